@@ -1,0 +1,498 @@
+"""The battle engine of RULES.md ("Combat"): pure, seeded, vectorised per unit array.
+
+No Django here: only numpy, the standard library and the unit catalogue of :mod:`galactic.ships`.
+Call :func:`resolve_battle` with two :class:`Side` values and a seed; the same inputs and seed always
+give the same :class:`BattleResult`, so storing the seed in the battle report is enough to replay it.
+
+Rules as implemented (RULES.md is the authority; where it is silent or ambiguous these are the
+interpretations chosen):
+
+* Units: every ship and defence is expanded into units (ships first, then defences, each type in
+  catalogue order and its units consecutive, whatever the order of the input mappings). Technology
+  multiplies full attack, shield and hull by ``1 + 0.1 * level`` (weapons, shielding, armour).
+* Randomness: one ``numpy.random.Generator(PCG64(seed))`` per battle, used for everything
+  (targets, rapid fire, explosions, then defence rebuild).
+* Rounds: at most 6. In each round every attacking unit with attack > 0 fires, then every
+  defending unit with attack > 0 fires. All units alive at the start of the round fire, including
+  those destroyed earlier in the same round (destroyed units only leave at the end of the round),
+  so fire is effectively simultaneous and the attacker-first order only fixes the order in which
+  random numbers are drawn.
+* Targets: every shot picks a uniformly random enemy unit among those alive at the start of the
+  round. A shot on a unit already destroyed in this round is wasted.
+* Rapid fire: after a shot at a target of type T (whatever happened to the shot: hit, bounce or
+  wasted on a wreck), a shooter with ``RAPID_FIRE[shooter][T] = RF > 1`` shoots again at a new
+  random target with probability ``1 - 1/RF``; this chains.
+* Shot order on one target: shots are applied in shooter order (the unit order above), each
+  shooter's rapid-fire chain in order; shots on different targets are independent.
+* Damage ``d`` against a unit with full shield ``S``, current shield ``s`` and hull ``h``:
+  if ``d < 1% of S`` the shot bounces (no effect at all). If ``d <= s`` the shield absorbs it and
+  loses ``d`` rounded down to whole steps of ``1% of S`` (the hull is untouched). Otherwise the
+  shield drops to 0 and the hull takes ``d - s``.
+* Explosion: after every shot that did not bounce, a unit whose shield is 0 and whose hull is at
+  or below 70% of its full hull explodes with probability ``1 - hull / full hull``; a hull at or
+  below 0 destroys it. One uniform number is drawn per shot (also for shots that turn out to
+  bounce or be wasted) so that the random stream does not depend on the order of evaluation.
+* End of round: destroyed units leave and shields are restored to full; hull damage stays.
+  The battle ends after 6 rounds or as soon as one side has no unit left.
+* Outcome (decided at the end of the fight, before defences are rebuilt): ``"attacker"`` if the
+  defender has nothing left (this includes the case where both sides are wiped out),
+  ``"defender"`` if the attacker has nothing left and the defender has something, ``"draw"``
+  otherwise (both sides still standing after 6 rounds).
+* Rebuild: after the battle each destroyed defence is rebuilt with probability 70% (drawn as one
+  binomial per defence type, catalogue order, same generator).
+* Debris: 30%, rounded down, of the summed metal and of the summed crystal cost of all destroyed
+  ships of both sides; defences make no debris.
+* ``rounds`` is 0 (and ``round_log`` empty) if one side had no unit before the battle.
+  ``round_log`` lists, per round, the units alive at the end of the round for every type the side
+  brought into the battle (a type wiped out shows 0).
+
+Two code paths produce bit-identical results (same random draws in the same order, same float
+operations): a pure-Python loop for small battles, where numpy call overhead dominates, and a
+numpy path for large ones, which applies the shots of a volley grouped by target, one "k-th shot on
+every target" wave at a time.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from galactic.ships import DEFENCES, RAPID_FIRE, SHIPS, UNITS
+
+__all__ = ["BattleResult", "Side", "resolve_battle"]
+
+MAX_ROUNDS = 6
+REBUILD_PROBABILITY = 0.7
+DEBRIS_PERCENT = 30
+EXPLOSION_HULL_FRACTION = 0.7
+# Battles with at most this many units (both sides together) use the pure-Python path.
+SMALL_BATTLE_UNITS = 600
+
+_NAMES: tuple[str, ...] = tuple(SHIPS) + tuple(DEFENCES)
+_INDEX: dict[str, int] = {name: i for i, name in enumerate(_NAMES)}
+_N_TYPES = len(_NAMES)
+_N_SHIPS = len(SHIPS)
+_IS_SHIP = tuple(i < _N_SHIPS for i in range(_N_TYPES))
+
+# _RF_PROB[shooter][target]: probability of another shot after a shot at `target`.
+_RF_PROB: list[list[float]] = [
+    [1.0 - 1.0 / rf if (rf := RAPID_FIRE.get(shooter, {}).get(target, 0)) > 1 else 0.0 for target in _NAMES]
+    for shooter in _NAMES
+]
+_RF_PROB_NP = np.array(_RF_PROB, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side of a battle: ships and defences by type, and combat technology levels.
+
+    ``weapons``, ``shielding`` and ``armour`` add 10% attack, shield and hull per level.
+    The attacker brings no defences.
+    """
+
+    ships: Mapping[str, int]
+    defences: Mapping[str, int] = field(default_factory=dict)
+    weapons: int = 0
+    shielding: int = 0
+    armour: int = 0
+
+    def __post_init__(self) -> None:
+        _unit_counts(self)
+
+
+@dataclass(frozen=True)
+class BattleResult:
+    """What a battle did. Every dict is JSON-serialisable; unit dicts omit types with a count of 0
+    (except ``round_log``, which lists every type a side brought)."""
+
+    outcome: str
+    rounds: int
+    round_log: list[dict]
+    attacker_survivors: dict[str, int]
+    defender_ships: dict[str, int]
+    defender_defences: dict[str, int]
+    attacker_losses: dict[str, int]
+    defender_losses: dict[str, int]
+    rebuilt: dict[str, int]
+    debris: dict[str, int]
+
+
+def _count(value: Any, what: str) -> int:
+    if isinstance(value, bool):
+        raise ValueError(f"{what} must be an integer, got {value!r}")
+    try:
+        number = operator.index(value)
+    except TypeError:
+        raise ValueError(f"{what} must be an integer, got {value!r}") from None
+    if number < 0:
+        raise ValueError(f"{what} must not be negative, got {number}")
+    return number
+
+
+def _unit_counts(side: Side) -> list[int]:
+    """Validated unit counts of a side, indexed like ``_NAMES``."""
+    counts = [0] * _N_TYPES
+    for mapping, catalogue, kind in ((side.ships, SHIPS, "ship"), (side.defences, DEFENCES, "defence")):
+        if not isinstance(mapping, Mapping):
+            raise ValueError(f"{kind}s must be a mapping of type name to count")
+        for name, value in mapping.items():
+            if name not in catalogue:
+                raise ValueError(f"unknown {kind} type {name!r}")
+            counts[_INDEX[name]] += _count(value, f"count of {name}")
+    for tech in ("weapons", "shielding", "armour"):
+        _count(getattr(side, tech), f"{tech} level")
+    return counts
+
+
+@dataclass(frozen=True, slots=True)
+class _Stats:
+    """Full per-type combat values of one side, technology included (indexed like ``_NAMES``)."""
+
+    attack: list[float]
+    shield: list[float]
+    hull: list[float]
+
+    @classmethod
+    def of(cls, side: Side) -> _Stats:
+        units = [UNITS[name] for name in _NAMES]
+        return cls(
+            attack=[u.attack * (10 + side.weapons) / 10 for u in units],
+            shield=[u.shield * (10 + side.shielding) / 10 for u in units],
+            hull=[u.hull * (10 + side.armour) / 10 for u in units],
+        )
+
+
+def resolve_battle(attacker: Side, defender: Side, *, seed: int) -> BattleResult:
+    """Fight a battle between ``attacker`` and ``defender``; deterministic for a given ``seed``.
+
+    Raises ``ValueError`` for unknown unit types, negative counts or levels, or an attacker that
+    brings defences.
+    """
+    return _resolve(attacker, defender, seed=seed)
+
+
+def _resolve(attacker: Side, defender: Side, *, seed: int, vectorised: bool | None = None) -> BattleResult:
+    """:func:`resolve_battle` with the code path selectable (``None``: chosen by battle size)."""
+    a_counts = _unit_counts(attacker)
+    d_counts = _unit_counts(defender)
+    if any(a_counts[_N_SHIPS:]):
+        raise ValueError("the attacker cannot bring defences")
+    seed = operator.index(seed)
+    gen = np.random.Generator(np.random.PCG64(seed))
+    a_stats, d_stats = _Stats.of(attacker), _Stats.of(defender)
+
+    if vectorised is None:
+        vectorised = sum(a_counts) + sum(d_counts) > SMALL_BATTLE_UNITS
+    if sum(a_counts) == 0 or sum(d_counts) == 0:
+        rounds, a_final, d_final = [], list(a_counts), list(d_counts)
+    elif vectorised:
+        rounds, a_final, d_final = _fight_numpy(gen, a_counts, d_counts, a_stats, d_stats)
+    else:
+        rounds, a_final, d_final = _fight_python(gen, a_counts, d_counts, a_stats, d_stats)
+
+    defender_left = sum(d_final) > 0
+    if not defender_left:
+        outcome = "attacker"
+    elif sum(a_final) == 0:
+        outcome = "defender"
+    else:
+        outcome = "draw"
+
+    destroyed_defences = [d_counts[i] - d_final[i] for i in range(_N_SHIPS, _N_TYPES)]
+    rebuilt_counts = [0] * _N_TYPES
+    if any(destroyed_defences):
+        drawn = gen.binomial(np.array(destroyed_defences, dtype=np.int64), REBUILD_PROBABILITY)
+        for offset, value in enumerate(drawn.tolist()):
+            rebuilt_counts[_N_SHIPS + offset] = value
+    d_after = [d_final[i] + rebuilt_counts[i] for i in range(_N_TYPES)]
+
+    metal = crystal = 0
+    for i in range(_N_SHIPS):
+        lost = (a_counts[i] - a_final[i]) + (d_counts[i] - d_final[i])
+        cost = UNITS[_NAMES[i]].cost
+        metal += lost * cost[0]
+        crystal += lost * cost[1]
+
+    def pick(counts: list[int], ships: bool | None = None) -> dict[str, int]:
+        return {
+            _NAMES[i]: int(n) for i, n in enumerate(counts) if n and (ships is None or _IS_SHIP[i] == ships)
+        }
+
+    presence = (
+        [i for i in range(_N_TYPES) if a_counts[i]],
+        [i for i in range(_N_TYPES) if d_counts[i]],
+    )
+    round_log = [
+        {
+            "attacker": {_NAMES[i]: int(a_round[i]) for i in presence[0]},
+            "defender": {_NAMES[i]: int(d_round[i]) for i in presence[1]},
+        }
+        for a_round, d_round in rounds
+    ]
+    return BattleResult(
+        outcome=outcome,
+        rounds=len(rounds),
+        round_log=round_log,
+        attacker_survivors=pick(a_final),
+        defender_ships=pick(d_after, ships=True),
+        defender_defences=pick(d_after, ships=False),
+        attacker_losses=pick([a_counts[i] - a_final[i] for i in range(_N_TYPES)]),
+        defender_losses=pick([d_counts[i] - d_after[i] for i in range(_N_TYPES)]),
+        rebuilt=pick(rebuilt_counts),
+        debris={"metal": metal * DEBRIS_PERCENT // 100, "crystal": crystal * DEBRIS_PERCENT // 100},
+    )
+
+
+_RoundCounts = tuple[list[int], list[int]]
+
+
+# --------------------------------------------------------------------------------------------------
+# Damage of one shot (shared definition; the numpy path applies the same formulas element-wise).
+
+
+def _apply_shot(
+    damage: float, shield: float, hull: float, full_shield: float, full_hull: float, u: float
+) -> tuple[float, float, bool]:
+    """One shot of ``damage`` on a unit: returns ``(shield, hull, destroyed)`` after it.
+
+    ``u`` is the uniform number in [0, 1) that decides a possible explosion.
+    """
+    if 100.0 * damage < full_shield:  # below 1% of the full shield: bounces
+        return shield, hull, False
+    if damage <= shield:
+        shield = shield - math.floor(100.0 * damage / full_shield) * full_shield / 100.0
+    else:
+        hull = hull - (damage - shield)
+        shield = 0.0
+    destroyed = hull <= 0 or (
+        shield == 0 and hull <= EXPLOSION_HULL_FRACTION * full_hull and u < 1.0 - hull / full_hull
+    )
+    return shield, hull, destroyed
+
+
+# --------------------------------------------------------------------------------------------------
+# Pure-Python path (small battles).
+
+
+def _fight_python(
+    gen: np.random.Generator, a_counts: list[int], d_counts: list[int], a_stats: _Stats, d_stats: _Stats
+) -> tuple[list[_RoundCounts], list[int], list[int]]:
+    sides = []
+    for counts, stats in ((a_counts, a_stats), (d_counts, d_stats)):
+        types = [t for t in range(_N_TYPES) for _ in range(counts[t])]
+        sides.append([types, [stats.hull[t] for t in types], [stats.shield[t] for t in types], stats])
+    rounds: list[_RoundCounts] = []
+    for _ in range(MAX_ROUNDS):
+        a, d = sides
+        alive = ([True] * len(a[0]), [True] * len(d[0]))
+        _volley_python(gen, a, d, alive[1])
+        _volley_python(gen, d, a, alive[0])
+        for side, live in zip(sides, alive, strict=True):
+            types, hulls, _, stats = side
+            keep = [i for i, flag in enumerate(live) if flag]
+            side[0] = [types[i] for i in keep]
+            side[1] = [hulls[i] for i in keep]
+            side[2] = [stats.shield[t] for t in side[0]]
+        counts_now = tuple(_type_counts(side[0]) for side in sides)
+        rounds.append(counts_now)
+        if not sides[0][0] or not sides[1][0]:
+            break
+    final = rounds[-1]
+    return rounds, list(final[0]), list(final[1])
+
+
+def _type_counts(types: list[int]) -> list[int]:
+    counts = [0] * _N_TYPES
+    for t in types:
+        counts[t] += 1
+    return counts
+
+
+def _volley_python(gen: np.random.Generator, shooter: list, target: list, alive: list[bool]) -> None:
+    """Every armed unit of ``shooter`` fires (with rapid fire) at ``target``; updates it in place."""
+    s_types, s_stats = shooter[0], shooter[3]
+    t_types, t_hull, t_shield, t_stats = target
+    attack = s_stats.attack
+    shooters = [i for i, t in enumerate(s_types) if attack[t] > 0]
+    if not shooters:
+        return
+    n_targets = len(t_types)
+    chains: list[list[int]] = [[] for _ in shooters]
+    current = list(range(len(shooters)))
+    while True:
+        picks = gen.integers(0, n_targets, size=len(current)).tolist()
+        probs = []
+        for c, tgt in zip(current, picks, strict=True):
+            chains[c].append(tgt)
+            probs.append(_RF_PROB[s_types[shooters[c]]][t_types[tgt]])
+        k = sum(1 for p in probs if p > 0.0)
+        if k == 0:
+            break
+        draws = iter(gen.random(k).tolist())
+        current = [c for c, p in zip(current, probs, strict=True) if p > 0.0 and next(draws) < p]
+        if not current:
+            break
+    n_shots = sum(len(chain) for chain in chains)
+    uniforms = gen.random(n_shots).tolist()
+    full_shield, full_hull = t_stats.shield, t_stats.hull
+    j = 0
+    for c, chain in enumerate(chains):
+        damage = attack[s_types[shooters[c]]]
+        for tgt in chain:
+            u = uniforms[j]
+            j += 1
+            if not alive[tgt]:
+                continue
+            kind = t_types[tgt]
+            shield, hull, destroyed = _apply_shot(
+                damage, t_shield[tgt], t_hull[tgt], full_shield[kind], full_hull[kind], u
+            )
+            t_shield[tgt] = shield
+            t_hull[tgt] = hull
+            if destroyed:
+                alive[tgt] = False
+
+
+# --------------------------------------------------------------------------------------------------
+# numpy path (large battles).
+
+
+class _Units:
+    """Per-unit arrays of one side in the numpy path."""
+
+    __slots__ = ("alive", "attack", "full_hull", "full_shield", "hull", "shield", "stats", "types")
+
+    def __init__(self, counts: list[int], stats: _Stats) -> None:
+        self.stats = (
+            np.array(stats.attack, dtype=np.float64),
+            np.array(stats.shield, dtype=np.float64),
+            np.array(stats.hull, dtype=np.float64),
+        )
+        self.types = np.repeat(np.arange(_N_TYPES, dtype=np.intp), counts)
+        self.hull = self.stats[2][self.types]
+        self._refresh()
+
+    def _refresh(self) -> None:
+        self.attack = self.stats[0][self.types]
+        self.full_shield = self.stats[1][self.types]
+        self.full_hull = self.stats[2][self.types]
+        self.shield = self.full_shield.copy()
+        self.alive = np.ones(self.types.size, dtype=bool)
+
+    def end_round(self) -> None:
+        if not self.alive.all():
+            self.types = self.types[self.alive]
+            self.hull = self.hull[self.alive]
+        self._refresh()
+
+    def counts(self) -> list[int]:
+        return np.bincount(self.types, minlength=_N_TYPES).tolist()
+
+
+def _fight_numpy(
+    gen: np.random.Generator, a_counts: list[int], d_counts: list[int], a_stats: _Stats, d_stats: _Stats
+) -> tuple[list[_RoundCounts], list[int], list[int]]:
+    a, d = _Units(a_counts, a_stats), _Units(d_counts, d_stats)
+    rounds: list[_RoundCounts] = []
+    for _ in range(MAX_ROUNDS):
+        _volley_numpy(gen, a, d)
+        _volley_numpy(gen, d, a)
+        a.end_round()
+        d.end_round()
+        rounds.append((a.counts(), d.counts()))
+        if a.types.size == 0 or d.types.size == 0:
+            break
+    final = rounds[-1]
+    return rounds, list(final[0]), list(final[1])
+
+
+def _volley_numpy(gen: np.random.Generator, shooter: _Units, target: _Units) -> None:
+    """Vectorised twin of :func:`_volley_python` (same draws, same arithmetic, same result)."""
+    shooters = np.flatnonzero(shooter.attack > 0)
+    if shooters.size == 0:
+        return
+    n_targets = target.types.size
+    s_types, t_types = shooter.types, target.types
+
+    # 1. All shots of the volley, in waves of rapid fire (targets do not depend on damage).
+    wave_shooters: list[np.ndarray] = []
+    wave_targets: list[np.ndarray] = []
+    current = shooters
+    while True:
+        picks = gen.integers(0, n_targets, size=current.size)
+        wave_shooters.append(current)
+        wave_targets.append(picks)
+        probs = _RF_PROB_NP[s_types[current], t_types[picks]]
+        eligible = probs > 0.0
+        k = int(np.count_nonzero(eligible))
+        if k == 0:
+            break
+        again = np.zeros(current.size, dtype=bool)
+        again[eligible] = gen.random(k) < probs[eligible]
+        current = current[again]
+        if current.size == 0:
+            break
+    if len(wave_shooters) == 1:
+        src, dst = wave_shooters[0], wave_targets[0]
+    else:
+        src = np.concatenate(wave_shooters)
+        dst = np.concatenate(wave_targets)
+        order = np.argsort(src, kind="stable")  # shooter order, each chain in order
+        src, dst = src[order], dst[order]
+    uniforms = gen.random(src.size)
+    damage = shooter.attack[src]
+
+    # 2. Bounced shots do nothing: drop them before scheduling.
+    hits = 100.0 * damage >= target.full_shield[dst]
+    if not hits.all():
+        dst, damage, uniforms = dst[hits], damage[hits], uniforms[hits]
+    n = dst.size
+    if n == 0:
+        return
+
+    # 3. Group by target, keeping the sequential order on each target; rank = k-th shot on it.
+    order = np.argsort(dst, kind="stable")
+    dst, damage, uniforms = dst[order], damage[order], uniforms[order]
+    positions = np.arange(n)
+    first = np.empty(n, dtype=bool)
+    first[0] = True
+    np.not_equal(dst[1:], dst[:-1], out=first[1:])
+    rank = positions - np.maximum.accumulate(np.where(first, positions, 0))
+    by_rank = np.argsort(rank, kind="stable")
+    bounds = np.concatenate(([0], np.cumsum(np.bincount(rank))))
+    dst, damage, uniforms = dst[by_rank], damage[by_rank], uniforms[by_rank]
+
+    # 4. Apply the k-th shot on every target at once (targets are distinct within a wave).
+    alive, hull_all, shield_all = target.alive, target.hull, target.shield
+    full_shield_all, full_hull_all = target.full_shield, target.full_hull
+    for k in range(bounds.size - 1):
+        lo, hi = bounds[k], bounds[k + 1]
+        tk, dk, uk = dst[lo:hi], damage[lo:hi], uniforms[lo:hi]
+        live = alive[tk]
+        if not live.all():
+            tk, dk, uk = tk[live], dk[live], uk[live]
+            if tk.size == 0:
+                break  # every target still being shot at is already destroyed
+        shield = shield_all[tk]
+        hull = hull_all[tk]
+        full_shield = full_shield_all[tk]
+        full_hull = full_hull_all[tk]
+        absorbed = dk <= shield
+        new_shield = np.zeros(tk.size, dtype=np.float64)
+        if absorbed.any():
+            fs = full_shield[absorbed]
+            new_shield[absorbed] = shield[absorbed] - np.floor(100.0 * dk[absorbed] / fs) * fs / 100.0
+        new_hull = np.where(absorbed, hull, hull - (dk - shield))
+        destroyed = (new_hull <= 0) | (
+            (new_shield == 0)
+            & (new_hull <= EXPLOSION_HULL_FRACTION * full_hull)
+            & (uk < 1.0 - new_hull / full_hull)
+        )
+        shield_all[tk] = new_shield
+        hull_all[tk] = new_hull
+        alive[tk[destroyed]] = False

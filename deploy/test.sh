@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The whole test suite against real PostgreSQL and Redis: `make test` (or `deploy/test.sh [pytest args]`).
+# Creates .venv and installs requirements.txt when needed; starts PostgreSQL and Redis when they are
+# down and this machine has them. Fails when pytest ran no test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. deploy/python.sh
+ensure_venv
+
+if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null && command -v pg_ctlcluster >/dev/null; then
+  echo "==> starting PostgreSQL"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start
+  for _ in $(seq 50); do pg_isready -h 127.0.0.1 -p 5432 -q && break; sleep 0.2; done
+fi
+if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && [ -d /var/lib/redis ]; then
+  echo "==> starting Redis"
+  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/ci.log
+  sleep 0.5
+fi
+ensure_redis 6379
+
+echo "==> ruff"
+"$PY" -m ruff check .
+echo "==> pytest"
+set +e
+"$PY" -m pytest "$@"
+status=$?
+set -e
+if [ "$status" -eq 5 ]; then
+  echo "error: pytest collected no test" >&2
+  exit 1
+fi
+exit "$status"

@@ -1,0 +1,32 @@
+"""Reads on fleets that are more than a one-line query."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from fleets import jobs
+from fleets.models import Fleet
+from galactic.queue import PendingEvent
+
+
+def pending_events() -> Iterator[PendingEvent]:
+    """Every fleet event the database says must still happen: arrivals of outbound fleets and
+    returns of returning ones."""
+    rows = Fleet.objects.filter(status__in=(Fleet.Status.OUTBOUND, Fleet.Status.RETURNING)).values_list(
+        "pk", "status", "arrive_at", "return_at"
+    )
+    for fleet_id, status, arrive_at, return_at in rows.iterator(chunk_size=5000):
+        if status == Fleet.Status.OUTBOUND:
+            yield PendingEvent(
+                "fleets.jobs.fleet_arrival", jobs.arrival_job_id(fleet_id), arrive_at, (fleet_id,)
+            )
+        else:
+            yield PendingEvent(
+                "fleets.jobs.fleet_return", jobs.return_job_id(fleet_id), return_at, (fleet_id,)
+            )
+
+
+def fleets_of(player_id: int, *, limit: int, offset: int) -> tuple[list[Fleet], int]:
+    """A page of the player's fleets, newest first, and how many there are in all."""
+    fleets = Fleet.objects.filter(owner_id=player_id)
+    return list(fleets.order_by("-id")[offset : offset + limit]), fleets.count()

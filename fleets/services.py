@@ -1,0 +1,205 @@
+"""Every write on fleets: dispatch, arrival (combat, loot, delivery) and return.
+
+Lock order, everywhere in the game: the fleet, then planets by primary key, then the NPC base.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from combat import services as combat
+from combat.models import NpcBase, Report
+from fleets import jobs
+from fleets.models import Fleet
+from galactic.errors import Conflict, Invalid, NotFound
+from galactic.flight import cargo_capacity, distance, fleet_speed, flight_seconds, fuel_cost
+from galactic.models import Planet, Player
+from galactic.ships import RESOURCES, SHIPS
+
+MAX_AMOUNT = 10**12  # far beyond any real stock; refuses numbers that would overflow the columns
+SPEEDS = range(10, 101, 10)
+
+
+def _validate_dispatch(mission: str, ships: Mapping[str, int], cargo: Mapping[str, int], speed: int) -> None:
+    fields = {}
+    if mission not in Fleet.Mission.values:
+        fields["mission"] = f"must be one of {', '.join(Fleet.Mission.values)}"
+    if not ships:
+        fields["ships"] = "send at least one ship"
+    for name, count in ships.items():
+        if name not in SHIPS:
+            fields[f"ships.{name}"] = "unknown ship type"
+        elif not isinstance(count, int) or isinstance(count, bool) or not 0 < count <= MAX_AMOUNT:
+            fields[f"ships.{name}"] = f"must be a whole number from 1 to {MAX_AMOUNT}"
+    for name, amount in cargo.items():
+        if name not in RESOURCES:
+            fields[f"cargo.{name}"] = "unknown resource"
+        elif not isinstance(amount, int) or isinstance(amount, bool) or not 0 <= amount <= MAX_AMOUNT:
+            fields[f"cargo.{name}"] = f"must be a whole number from 0 to {MAX_AMOUNT}"
+    if speed not in SPEEDS:
+        fields["speed"] = "must be 10 to 100 in steps of 10"
+    if fields:
+        raise Invalid("the fleet order is not valid", fields)
+
+
+def fleet_dispatch(
+    *,
+    player: Player,
+    origin_id: int,
+    target_id: int,
+    mission: str,
+    ships: Mapping[str, int],
+    cargo: Mapping[str, int],
+    speed: int = 100,
+) -> Fleet:
+    """Launch a fleet: take its ships, cargo and fuel off the origin and schedule its arrival.
+
+    Locks the origin planet, so two concurrent dispatches can never spend the same ships. Not
+    idempotent (each call launches a fleet). Schedules fleet:arrival after the commit.
+    """
+    _validate_dispatch(mission, ships, cargo, speed)
+    cargo = {name: cargo.get(name, 0) for name in RESOURCES}
+    ships = dict(ships)
+    if origin_id == target_id:
+        raise Invalid("origin and target are the same planet", {"target": "must differ from origin"})
+    target = Planet.objects.filter(pk=target_id).first()
+    if target is None:
+        raise NotFound("no such target planet", {"target": "not found"})
+    if mission == Fleet.Mission.ATTACK and target.owner_id == player.pk:
+        raise Invalid("you cannot attack your own planet", {"target": "is your own planet"})
+
+    with transaction.atomic():
+        origin = Planet.objects.select_for_update().filter(pk=origin_id, owner=player).first()
+        if origin is None:
+            raise NotFound("no such planet of yours", {"origin": "not found"})
+        now = timezone.now()
+        origin.settle(now)
+        way = distance(origin.coords, target.coords)
+        fuel = fuel_cost(ships, way, speed)
+        _check_stock(origin, ships, cargo, fuel)
+        origin.add(ships, sign=-1)
+        origin.add(cargo, sign=-1)
+        origin.deuterium -= fuel
+        origin.save()
+        duration = timedelta(seconds=flight_seconds(way, fleet_speed(ships), speed, settings.GAME_SPEED))
+        fleet = Fleet.objects.create(
+            owner=player,
+            mission=mission,
+            origin=origin,
+            target=target,
+            ships=ships,
+            **cargo,
+            fuel=fuel,
+            speed=speed,
+            depart_at=now,
+            arrive_at=now + duration,
+            return_at=now + 2 * duration,
+        )
+        jobs.schedule_arrival(fleet)
+    return fleet
+
+
+def _check_stock(origin: Planet, ships: dict[str, int], cargo: dict[str, int], fuel: int) -> None:
+    fields = {}
+    for name, count in ships.items():
+        if getattr(origin, name) < count:
+            fields[f"ships.{name}"] = f"only {getattr(origin, name)} on the planet"
+    for name, amount in cargo.items():
+        if getattr(origin, name) < amount:
+            fields[f"cargo.{name}"] = f"only {getattr(origin, name)} in stock"
+    if origin.deuterium < cargo["deuterium"] + fuel:
+        fields["fuel"] = f"the flight needs {fuel} deuterium on top of the cargo; {origin.deuterium} in stock"
+    if sum(cargo.values()) > cargo_capacity(ships):
+        fields["cargo"] = f"the ships hold {cargo_capacity(ships)} at most"
+    if fields:
+        raise Conflict("the planet cannot launch this fleet now", fields)
+
+
+def fleet_arrive(*, fleet_id: int) -> bool:
+    """fleet:arrival. Attack: battle, loot, maybe defeat an NPC base. Transport: unload.
+
+    Locks the fleet, the target planet, then its NPC base; settles the target to the arrival time.
+    Idempotent: a fleet that is no longer outbound is left alone. Writes exactly one report and
+    schedules fleet:return (and npc:respawn on a defeat) after the commit. True if it acted.
+    """
+    with transaction.atomic():
+        fleet = (
+            Fleet.objects.select_for_update(of=("self",)).select_related("owner").filter(pk=fleet_id).first()
+        )
+        if fleet is None or fleet.status != Fleet.Status.OUTBOUND:
+            return False
+        target = (
+            Planet.objects.select_for_update(of=("self",)).select_related("owner").get(pk=fleet.target_id)
+        )
+        npc = NpcBase.objects.select_for_update().filter(planet_id=target.pk).first()
+        target.settle(fleet.arrive_at)
+        if fleet.mission == Fleet.Mission.ATTACK:
+            _attack(fleet, target, npc)
+        else:
+            _deliver(fleet, target)
+        target.save()
+        fleet.save()
+        if fleet.status == Fleet.Status.RETURNING:
+            jobs.schedule_return(fleet)
+    return True
+
+
+def _attack(fleet: Fleet, target: Planet, npc: NpcBase | None) -> None:
+    outcome = combat.battle_at_planet(
+        attacker=fleet.owner,
+        ships=fleet.ships,
+        carried=fleet.cargo,
+        target=target,
+        npc=npc,
+        at=fleet.arrive_at,
+        seed=combat.battle_seed("fleet", fleet.pk, fleet.arrive_at.isoformat()),
+    )
+    if outcome.defeated_npc:
+        combat.npc_defeat(npc=npc, at=fleet.arrive_at)
+    fleet.ships = outcome.survivors
+    for name, amount in outcome.loot.items():
+        setattr(fleet, name, getattr(fleet, name) + amount)
+    fleet.report = outcome.report
+    fleet.status = Fleet.Status.RETURNING if outcome.survivors else Fleet.Status.DESTROYED
+
+
+def _deliver(fleet: Fleet, target: Planet) -> None:
+    delivered = fleet.cargo
+    target.add(delivered)
+    fleet.report = Report.objects.create(
+        kind=Report.Kind.DELIVERY,
+        at=fleet.arrive_at,
+        attacker=fleet.owner,
+        defender=target.owner,
+        target=target,
+        data={"delivered": delivered},
+    )
+    for name in RESOURCES:
+        setattr(fleet, name, 0)
+    fleet.status = Fleet.Status.RETURNING
+
+
+def fleet_return(*, fleet_id: int) -> bool:
+    """fleet:return. Land the surviving ships and the cargo on the origin planet.
+
+    Locks the fleet, then the origin planet, settled to the return time. Idempotent: only a
+    returning fleet lands, once. The fleet keeps its cargo figures (what it brought home). True if
+    it acted.
+    """
+    with transaction.atomic():
+        fleet = Fleet.objects.select_for_update().filter(pk=fleet_id).first()
+        if fleet is None or fleet.status != Fleet.Status.RETURNING:
+            return False
+        origin = Planet.objects.select_for_update().get(pk=fleet.origin_id)
+        origin.settle(fleet.return_at)
+        origin.add(fleet.ships)
+        origin.add(fleet.cargo)
+        origin.save()
+        fleet.status = Fleet.Status.COMPLETED
+        fleet.save(update_fields=["status"])
+    return True

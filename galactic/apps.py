@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class GalacticConfig(AppConfig):
+    name = "galactic"
+    verbose_name = "Galaxy"

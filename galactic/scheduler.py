@@ -1,0 +1,89 @@
+"""rq-scheduler for the periodic game jobs: `python manage.py rqscheduler`.
+
+Stock rq-scheduler has three traps for periodic jobs, each handled here:
+
+- registering without a fixed id adds another copy at each boot: the jobs of
+  settings.GAME_PERIODIC_JOBS are registered under fixed ids, and only when missing;
+- the next run is computed from the moment the scheduler noticed the job, so the period drifts by
+  up to the poll interval each time: here it is the previous due time plus the interval;
+- it polls every 60 s by default: here every second (GAME_SCHEDULER_POLL).
+
+Registration is checked on every pass, so after a Redis wipe the periodic jobs come back on their
+own. Each run is a job of its own (`<id>-<due epoch>`) written through galactic.queue, so two
+schedulers, or a pass that repeats, still give one run per period.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django_rq.queues import DjangoScheduler
+from rq.job import Job
+
+from galactic import queue
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    job_id: str
+    func: str
+    interval: int  # seconds
+
+
+def periodic_jobs() -> list[PeriodicJob]:
+    return [
+        PeriodicJob(job_id, func, int(interval)) for job_id, func, interval in settings.GAME_PERIODIC_JOBS
+    ]
+
+
+class GameScheduler(DjangoScheduler):
+    def register_periodic_jobs(self) -> None:
+        """Register each periodic job under its fixed id unless it is there already, due now."""
+        for periodic in periodic_jobs():
+            registered = self.connection.zscore(self.scheduled_jobs_key, periodic.job_id)
+            if registered is not None and self.connection.exists(Job.key_for(periodic.job_id)):
+                self._update_interval(periodic)
+                continue
+            logger.info("registering periodic job %s every %d s", periodic.job_id, periodic.interval)
+            self.schedule(
+                datetime.now(UTC),
+                periodic.func,
+                interval=periodic.interval,
+                id=periodic.job_id,
+                description=f"{periodic.func} every {periodic.interval} s",
+                queue_name=queue.QUEUE_NAME,
+            )
+
+    def _update_interval(self, periodic: PeriodicJob) -> None:
+        job = Job.fetch(periodic.job_id, connection=self.connection)
+        if job.meta.get("interval") != periodic.interval:
+            job.meta["interval"] = periodic.interval
+            job.save_meta()
+
+    def enqueue_jobs(self):
+        self.register_periodic_jobs()
+        return super().enqueue_jobs()
+
+    def enqueue_job(self, job: Job) -> None:
+        """A periodic run becomes its own job `<id>-<due epoch>` on game_events; the registration
+        moves on by whole intervals from its previous due time (skipping runs missed while no
+        scheduler was up, rather than firing them all at once)."""
+        interval = job.meta.get("interval")
+        if not interval:
+            return super().enqueue_job(job)
+        due = self.connection.zscore(self.scheduled_jobs_key, job.id)
+        if due is None:  # another scheduler moved it on since we read it
+            return None
+        queue.put(job.func_name, job_id=f"{job.id}-{int(due)}", at=datetime.fromtimestamp(due, UTC))
+        now = time.time()
+        next_due = due + interval
+        if next_due <= now:
+            next_due += interval * ((now - next_due) // interval + 1)
+        self.connection.zadd(self.scheduled_jobs_key, {job.id: next_due})
+        return None

@@ -1,0 +1,195 @@
+"""Django settings for Galactic Conquest.
+
+Everything that varies between machines comes from the environment (or a `.env` file beside
+manage.py), read with django-environ; CONTRACT.md lists the variables. Test-only tweaks live in
+tests/conftest.py, not here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env")
+
+DEBUG: bool = env.bool("DEBUG", default=False)
+
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. It is required when DEBUG is off: export SECRET_KEY=<a long random "
+            "string> (or put it in .env), or set DEBUG=true for local development."
+        )
+    SECRET_KEY = "django-insecure-development-only-key-never-use-in-production"
+
+ALLOWED_HOSTS: list[str] = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
+CSRF_TRUSTED_ORIGINS: list[str] = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    # Our apps come first so that their management commands (rqscheduler) override django-rq's.
+    "galactic",
+    "combat",
+    "fleets",
+    "probes",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_rq",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "galactic.urls"
+WSGI_APPLICATION = "galactic.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------------
+# SQLite is the embedded default for a first run; production and the test suite use PostgreSQL.
+DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Workers run many short transactions: keep connections, but check them before reuse so a
+    # restarted PostgreSQL costs one failed job (which is retried), not a dead worker.
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+else:
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis and the queue --------------------------------------------------------------------------
+
+
+def redis_config() -> dict:
+    """django-rq connection settings from REDIS_URL, or the older REDIS_HOST/PORT/PASSWORD/DB form.
+
+    The URL is split into parts so that the socket options below apply to both forms.
+    """
+    url = env.str("REDIS_URL", default="")
+    if url or not env.str("REDIS_HOST", default=""):
+        parts = urlsplit(url or "redis://localhost:6379/0")
+        if parts.scheme not in ("redis", "rediss"):
+            raise ImproperlyConfigured(
+                f"REDIS_URL must start with redis:// or rediss://, not {parts.scheme}://"
+            )
+        config = {
+            "HOST": parts.hostname or "localhost",
+            "PORT": parts.port or 6379,
+            "DB": int(parts.path.lstrip("/") or 0),
+            "USERNAME": unquote(parts.username) if parts.username else None,
+            "PASSWORD": unquote(parts.password) if parts.password else None,
+            "SSL": parts.scheme == "rediss",
+        }
+    else:
+        config = {
+            "HOST": env.str("REDIS_HOST"),
+            "PORT": env.int("REDIS_PORT", default=6379),
+            "DB": env.int("REDIS_DB", default=0),
+            "PASSWORD": env.str("REDIS_PASSWORD", default="") or None,
+        }
+    config["REDIS_CLIENT_KWARGS"] = {
+        # Fail fast when Redis is down (the health check and the API must answer, not hang).
+        "socket_connect_timeout": 3,
+        "socket_keepalive": True,
+        "health_check_interval": 30,
+    }
+    return config
+
+
+GAME_QUEUE = "game_events"
+RQ_QUEUES = {GAME_QUEUE: {**redis_config(), "DEFAULT_TIMEOUT": 300}}
+RQ = {
+    # In-process worker (no fork per job) with Django connection hygiene: see galactic/worker.py.
+    "WORKER_CLASS": "galactic.worker.GameWorker",
+}
+RQ_SHOW_ADMIN_LINK = True
+
+# Failed game events are retried this many times, after these delays (seconds), then kept in the
+# failed registry where the dashboard can requeue them.
+GAME_EVENT_RETRY_DELAYS: list[int] = [
+    int(x) for x in env.list("GAME_EVENT_RETRY_DELAYS", default=["5", "30", "120"])
+]
+# How long a finished event stays visible (the `completed` figure counts this window).
+GAME_EVENT_RESULT_TTL: int = env.int("GAME_EVENT_RESULT_TTL", default=600)
+
+# --- Game -----------------------------------------------------------------------------------------
+GAME_SPEED: float = env.float("GAME_SPEED", default=1.0)
+if GAME_SPEED <= 0:
+    raise ImproperlyConfigured(f"GAME_SPEED must be positive, got {GAME_SPEED}")
+PROBE_UPDATE_INTERVAL: int = env.int("PROBE_UPDATE_INTERVAL", default=60)
+if PROBE_UPDATE_INTERVAL < 1:
+    raise ImproperlyConfigured(
+        f"PROBE_UPDATE_INTERVAL must be at least 1 second, got {PROBE_UPDATE_INTERVAL}"
+    )
+
+# --- Web ------------------------------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+LOGIN_URL = "/admin/login/"
+
+if not DEBUG:
+    SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=True)
+    CSRF_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=True)
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"rq.worker": {"level": env.str("RQ_LOG_LEVEL", default="WARNING")}},
+}
+
+# Where galactic.reconcile finds the events the database says must still happen.
+GAME_EVENT_SOURCES: list[str] = [
+    "fleets.selectors.pending_events",
+    "combat.selectors.pending_events",
+]
+
+# Periodic jobs run by `manage.py rqscheduler`: (fixed id, job path, interval in seconds).
+RECONCILE_INTERVAL: int = env.int("RECONCILE_INTERVAL", default=30)
+GAME_PERIODIC_JOBS: list[tuple[str, str, int]] = [
+    ("probe-update", "probes.jobs.probe_update", PROBE_UPDATE_INTERVAL),
+    ("reconcile-events", "galactic.jobs.reconcile_events", RECONCILE_INTERVAL),
+]
+GAME_SCHEDULER_POLL: int = env.int("GAME_SCHEDULER_POLL", default=1)
