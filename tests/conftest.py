@@ -55,7 +55,11 @@ class Processes:
     def start(self, *args: str, env: dict[str, str] | None = None, name: str = "proc") -> subprocess.Popen:
         with open(self.log_dir / f"{name}-{len(self.started)}.log", "wb") as log:
             proc = subprocess.Popen(
-                [sys.executable, *args], cwd=REPO, env=env or process_env(), stdout=log, stderr=subprocess.STDOUT
+                [sys.executable, *args],
+                cwd=REPO,
+                env=env or process_env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         self.started.append(proc)
         return proc

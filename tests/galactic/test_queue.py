@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
-from itertools import pairwise
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import pytest
 from django.db import transaction
