@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from combat import jobs
 from combat.engine import BattleResult, Side, resolve_battle
@@ -164,3 +165,44 @@ def npc_respawn(*, npc_id: int) -> bool:
         npc.respawn_at = None
         npc.save(update_fields=["state", "defeated_at", "respawn_at"])
     return True
+
+
+NPC_POSITIONS = (2, 9, 14)  # home planets take even positions; NPC bases never collide with them
+
+
+def npc_seed(*, count: int) -> list[NpcBase]:
+    """Make sure `count` NPC bases exist, tiers 1, 2, 3 in turn, at fixed places from 1:1.
+
+    Idempotent: running it again with the same count creates nothing. Returns the first `count`
+    bases (all of them if fewer could be placed: the universe is finite).
+    """
+    if count < 0:
+        raise ValueError("count must not be negative")
+    with transaction.atomic():
+        existing = NpcBase.objects.count()
+        places = ((g, s, p) for g in range(1, 10) for s in range(1, 500) for p in NPC_POSITIONS)
+        taken = set(Planet.objects.values_list("galaxy", "system", "position"))
+        for galaxy, system, position in places:
+            if existing >= count:
+                break
+            if (galaxy, system, position) in taken:
+                continue
+            _npc_create(galaxy, system, position, tier=existing % 3 + 1)
+            existing += 1
+    return list(NpcBase.objects.select_related("planet").order_by("pk")[:count])
+
+
+def _npc_create(galaxy: int, system: int, position: int, *, tier: int) -> NpcBase:
+    template = TEMPLATES[tier]
+    planet = Planet.objects.create(
+        name=f"NPC outpost (tier {tier})",
+        galaxy=galaxy,
+        system=system,
+        position=position,
+        resources_at=timezone.now(),
+        **template.stock,
+        **{f"{name}_per_hour": rate for name, rate in template.production.items()},
+        **template.ships,
+        **template.defences,
+    )
+    return NpcBase.objects.create(planet=planet, tier=tier, **template.technology)

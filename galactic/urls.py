@@ -1,10 +1,19 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from combat.api import router as reports_router
+from fleets.api import router as fleets_router
+from galactic.api import api
+from galactic.api import router as universe_router
 from galactic.health import health
+
+api.add_router("", universe_router)
+api.add_router("/fleets", fleets_router)
+api.add_router("/reports", reports_router)
 
 urlpatterns = [
     path("health", health, name="health"),
+    path("api/", api.urls),
     path("admin/", admin.site.urls),
     path("django-rq/", include("django_rq.urls")),
 ]

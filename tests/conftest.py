@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -11,10 +12,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from redis import Redis
 
 from galactic import queue
+from galactic.models import Planet
+from galactic.services import NewPlayer
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -39,6 +43,7 @@ def process_env(**overrides: str) -> dict[str, str]:
         DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
         REDIS_URL=os.environ["REDIS_URL"],
         GAME_EVENT_RETRY_DELAYS=os.environ["GAME_EVENT_RETRY_DELAYS"],
+        GAME_SPEED=str(settings.GAME_SPEED),
         PYTHONUNBUFFERED="1",
     )
     env.update(overrides)
@@ -104,3 +109,62 @@ def wait_for(predicate: Callable[[], object], timeout: float = 20, interval: flo
             return value
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout} s: {predicate}")
+
+
+@pytest.fixture
+def make_player(db) -> Callable[..., NewPlayer]:
+    """Create a player (home planet, starting ships and stock) with a given name."""
+    from galactic.services import player_create
+
+    def make(name: str = "alice", **home_fields: object) -> NewPlayer:
+        new = player_create(username=name, password="pw")
+        if home_fields:
+            Planet.objects.filter(pk=new.home.pk).update(**home_fields)
+            new.home.refresh_from_db()
+        return new
+
+    return make
+
+
+@pytest.fixture
+def api_client(client) -> Callable[[NewPlayer], APIClient]:
+    """A Django test client that sends a player's API token."""
+
+    def for_player(new: NewPlayer) -> APIClient:
+        return APIClient(client, new.token)
+
+    return for_player
+
+
+class APIClient:
+    def __init__(self, client, token: str) -> None:
+        self.client = client
+        self.headers = {"Authorization": f"Token {token}"}
+
+    def get(self, path: str, **params: object):
+        return self.client.get(path, params, headers=self.headers)
+
+    def post(self, path: str, body: object):
+        data = body if isinstance(body, str | bytes) else json.dumps(body)
+        return self.client.post(path, data, content_type="application/json", headers=self.headers)
+
+
+def fleet_totals() -> dict[str, int]:
+    """Every resource in the universe: planets, cargo in flight, and the fuel burnt so far.
+
+    Constant while production is zero (a landed fleet keeps its cargo figures, so only fleets in
+    flight count)."""
+    from django.db.models import Sum
+
+    from fleets.models import Fleet
+
+    planets = Planet.objects.aggregate(m=Sum("metal"), c=Sum("crystal"), d=Sum("deuterium"))
+    flying = Fleet.objects.filter(status__in=("outbound", "returning")).aggregate(
+        m=Sum("metal"), c=Sum("crystal"), d=Sum("deuterium")
+    )
+    fuel = Fleet.objects.aggregate(f=Sum("fuel"))["f"] or 0
+    return {
+        "metal": (planets["m"] or 0) + (flying["m"] or 0),
+        "crystal": (planets["c"] or 0) + (flying["c"] or 0),
+        "deuterium": (planets["d"] or 0) + (flying["d"] or 0) + fuel,
+    }

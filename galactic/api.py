@@ -1,0 +1,195 @@
+"""The JSON API: authentication, the error format, and the universe's own endpoints.
+
+Mission apps add their routers in galactic/urls.py. Every refusal answers
+`{"error": code, "detail": text, "fields": {...}}`; objects that are not the player's answer 404.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from ninja import NinjaAPI, Path, Router, Schema
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.security import APIKeyHeader, SessionAuth
+from pydantic import Field
+
+from galactic.errors import GameError
+from galactic.models import Planet, Player, hash_token
+
+
+def iso(at: datetime | None) -> str | None:
+    """ISO 8601 in UTC with milliseconds, as CONTRACT.md promises."""
+    if at is None:
+        return None
+    return at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class TokenAuth(APIKeyHeader):
+    """`Authorization: Token <token>` for scripts and bots."""
+
+    param_name = "Authorization"
+
+    def authenticate(self, request: HttpRequest, key: str | None) -> Player | None:
+        scheme, _, token = (key or "").partition(" ")
+        if scheme != "Token" or not token:
+            return None
+        player = Player.objects.select_related("user").filter(token_hash=hash_token(token.strip())).first()
+        if player is None or not player.user.is_active:
+            return None
+        request.player = player
+        return player
+
+
+class PlayerSessionAuth(SessionAuth):
+    """A logged-in browser session whose user is a player (CSRF-checked by django-ninja)."""
+
+    def authenticate(self, request: HttpRequest, key: str | None) -> Player | None:
+        user = super().authenticate(request, key)
+        if user is None:
+            return None
+        player = Player.objects.filter(user=user).first()
+        request.player = player
+        return player
+
+
+api = NinjaAPI(
+    title="Galactic Conquest",
+    version="1",
+    openapi_url="/openapi.json",
+    docs_url="/docs",
+    auth=[TokenAuth(), PlayerSessionAuth()],
+    urls_namespace="api",
+)
+
+
+def error_response(request: HttpRequest, status: int, code: str, detail: str, fields: dict | None = None):
+    return api.create_response(
+        request, {"error": code, "detail": detail, "fields": fields or {}}, status=status
+    )
+
+
+@api.exception_handler(GameError)
+def _game_error(request: HttpRequest, exc: GameError) -> HttpResponse:
+    return error_response(request, exc.status, exc.code, exc.detail, exc.fields)
+
+
+@api.exception_handler(ValidationError)
+def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    fields = {}
+    for error in exc.errors:
+        location = [
+            str(part) for part in error.get("loc", ()) if part not in ("body", "payload", "path", "query")
+        ]
+        fields[".".join(location) or "body"] = error.get("msg", "invalid")
+    return error_response(request, 400, "invalid", "the request is not valid", fields)
+
+
+@api.exception_handler(AuthenticationError)
+def _unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return error_response(
+        request, 401, "unauthenticated", "send `Authorization: Token <token>` or log in (a player's session)"
+    )
+
+
+@api.exception_handler(Http404)
+def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return error_response(request, 404, "not_found", "no such object of yours")
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    return error_response(request, exc.status_code, "error", str(exc))
+
+
+class ErrorOut(Schema):
+    error: str
+    detail: str
+    fields: dict[str, str]
+
+
+ERRORS = {400: ErrorOut, 401: ErrorOut, 404: ErrorOut, 409: ErrorOut}
+
+
+class Amounts(Schema):
+    metal: int
+    crystal: int
+    deuterium: int
+
+
+class PlanetOut(Schema):
+    id: int
+    name: str
+    coords: str
+    resources: Amounts
+    as_of: str
+    production: Amounts
+    ships: dict[str, int]
+    defences: dict[str, int]
+
+
+class GalaxyPlanet(Schema):
+    id: int
+    coords: str
+    name: str
+    owner: str | None
+    npc: dict | None = Field(None, description="tier and state, for an NPC base")
+
+
+class GalaxyOut(Schema):
+    galaxy: int
+    system: int
+    planets: list[GalaxyPlanet]
+
+
+router = Router(tags=["universe"])
+
+
+@router.get("/planets/{planet_id}", response={200: PlanetOut, **ERRORS})
+def planet_detail(request: HttpRequest, planet_id: int) -> dict:
+    planet = get_object_or_404(Planet, pk=planet_id, owner=request.auth)
+    now = timezone.now()
+    return {
+        "id": planet.pk,
+        "name": planet.name,
+        "coords": str(planet.coords),
+        "resources": planet.resources_as_of(now),
+        "as_of": iso(now),
+        "production": planet.production,
+        "ships": planet.ships,
+        "defences": planet.defences,
+    }
+
+
+@router.get("/galaxy/{galaxy}/{system}", response={200: GalaxyOut, **ERRORS})
+def galaxy_view(
+    request: HttpRequest,
+    galaxy: Path[int] = Field(..., ge=1, le=9),
+    system: Path[int] = Field(..., ge=1, le=499),
+) -> dict:
+    planets = (
+        Planet.objects.filter(galaxy=galaxy, system=system)
+        .select_related("owner__user", "npc")
+        .order_by("position")
+    )
+    return {
+        "galaxy": galaxy,
+        "system": system,
+        "planets": [
+            {
+                "id": planet.pk,
+                "coords": str(planet.coords),
+                "name": planet.name,
+                "owner": planet.owner.user.username if planet.owner else None,
+                "npc": _npc_summary(planet),
+            }
+            for planet in planets
+        ],
+    }
+
+
+def _npc_summary(planet: Planet) -> dict | None:
+    npc = getattr(planet, "npc", None)
+    return {"tier": npc.tier, "state": npc.state} if npc else None
