@@ -1,13 +1,16 @@
-"""Settings for the test suite: the real PostgreSQL and a dedicated Redis database index.
+"""Settings for the test suite: the real PostgreSQL and Redis.
 
-Each can be pointed elsewhere with the usual variables (TEST_DATABASE_URL, TEST_REDIS_URL).
+Each run gets a database (and, unless told otherwise, a Redis database index) of its own, so two
+test runs on one machine do not trample each other. TEST_DATABASE_URL and TEST_REDIS_URL point
+them elsewhere.
 """
 
 import os
 
+_run = os.getpid()
 os.environ["DEBUG"] = "true"
-os.environ["DATABASE_URL"] = os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
-os.environ["REDIS_URL"] = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+os.environ["DATABASE_URL"] = os.environ.get("TEST_DATABASE_URL", f"postgres://postgres@127.0.0.1:5432/gc_{_run}")
+os.environ["REDIS_URL"] = os.environ.get("TEST_REDIS_URL", f"redis://127.0.0.1:6379/{1 + _run % 15}")
 os.environ.setdefault("GAME_EVENT_RETRY_DELAYS", "1,2,3")
 
 from galactic.settings import *  # noqa: F403
