@@ -99,9 +99,18 @@ def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
     return error_response(request, 404, "not_found", "no such object of yours")
 
 
+HTTP_ERROR_CODES = {400: "invalid", 401: "unauthenticated", 403: "forbidden", 404: "not_found", 409: "conflict"}
+
+
 @api.exception_handler(HttpError)
 def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
-    return error_response(request, exc.status_code, "error", str(exc))
+    """django-ninja's own refusals: a body that is not JSON (400), a failed CSRF check (403)."""
+    status = exc.status_code
+    if status == 400 and exc.__cause__ is not None:  # the body could not be parsed
+        return error_response(
+            request, 400, "invalid", "the request body is not valid JSON", {"body": "not valid JSON"}
+        )
+    return error_response(request, status, HTTP_ERROR_CODES.get(status, "error"), str(exc))
 
 
 class ErrorOut(Schema):

@@ -9,7 +9,9 @@ import os
 
 _run = os.getpid()
 os.environ["DEBUG"] = "true"
-os.environ["DATABASE_URL"] = os.environ.get("TEST_DATABASE_URL", f"postgres://postgres@127.0.0.1:5432/gc_{_run}")
+os.environ["DATABASE_URL"] = os.environ.get(
+    "TEST_DATABASE_URL", f"postgres://postgres@127.0.0.1:5432/gc_{_run}"
+)
 os.environ["REDIS_URL"] = os.environ.get("TEST_REDIS_URL", f"redis://127.0.0.1:6379/{1 + _run % 15}")
 os.environ.setdefault("GAME_EVENT_RETRY_DELAYS", "1,2,3")
 

@@ -1,0 +1,308 @@
+"""Every write on probe missions: dispatch, and probe:update (arrivals with their espionage
+report, discovery and its skirmish, returns).
+
+Lock order, as everywhere in the game: the mission(s) by primary key, then planets by primary key.
+NPC bases are only read here (their espionage and combat levels), never locked.
+
+Who may read an espionage report: the sender always (`attacker`). The spied planet's owner
+(`defender`) only when the probes were discovered: an unseen spy leaves no trace, while a
+discovered one has fought the owner's ships, and the owner holds a notice pointing at it.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from combat.engine import Side, resolve_battle
+from combat.models import NpcBase, Report
+from combat.services import battle_seed
+from galactic.errors import Conflict, Invalid, NotFound
+from galactic.flight import SPEED_PERCENTS, distance, fleet_speed, flight_seconds, fuel_cost
+from galactic.models import Planet, Player
+from galactic.ships import PROBE, TECHNOLOGIES
+from probes import espionage
+from probes.models import Notice, ProbeMission
+
+MAX_PROBES = 10**12  # as fleets.services.MAX_AMOUNT: refuses numbers that would overflow the columns
+BATCH_SIZE = 100
+
+Status = ProbeMission.Status
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_PROBES
+
+
+def _validate_dispatch(origin_id: int, target_id: int, count: int, speed: int) -> None:
+    fields = {}
+    if not _is_count(count):
+        fields["count"] = f"must be a whole number from 1 to {MAX_PROBES}"
+    if speed not in SPEED_PERCENTS or isinstance(speed, bool):
+        fields["speed"] = "must be 10 to 100 in steps of 10"
+    if origin_id == target_id:
+        fields["target"] = "must differ from origin"
+    if fields:
+        raise Invalid("the probe order is not valid", fields)
+
+
+def probe_dispatch(*, player: Player, origin_id: int, target_id: int, count: int, speed: int = 100) -> ProbeMission:
+    """Launch `count` espionage probes from the player's planet `origin_id` to `target_id`.
+
+    Takes the probes and the fuel (deuterium for the round trip) off the origin. Locks the origin
+    planet, so two concurrent dispatches never spend the same probes. Not idempotent (each call
+    launches a mission). Schedules nothing: the periodic probe:update advances every due mission.
+    Refuses spying on one's own planet (400), as fleets refuse attacking it.
+    """
+    _validate_dispatch(origin_id, target_id, count, speed)
+    target = Planet.objects.filter(pk=target_id).first()
+    if target is None:
+        raise NotFound("no such target planet", {"target": "not found"})
+    if target.owner_id == player.pk:
+        raise Invalid("you cannot spy on your own planet", {"target": "is your own planet"})
+    with transaction.atomic():
+        origin = Planet.objects.select_for_update().filter(pk=origin_id, owner=player).first()
+        if origin is None:
+            raise NotFound("no such planet of yours", {"origin": "not found"})
+        now = timezone.now()
+        origin.settle(now)
+        way = distance(origin.coords, target.coords)
+        fuel = fuel_cost({PROBE: count}, way, speed)
+        _check_stock(origin, count, fuel)
+        origin.add({PROBE: count, "deuterium": fuel}, sign=-1)
+        origin.save()
+        seconds = flight_seconds(way, fleet_speed({PROBE: count}), speed, settings.GAME_SPEED)
+        duration = timedelta(seconds=seconds)
+        return ProbeMission.objects.create(
+            owner=player,
+            origin=origin,
+            target=target,
+            count=count,
+            launched=count,
+            fuel=fuel,
+            speed=speed,
+            depart_at=now,
+            arrive_at=now + duration,
+            return_at=now + 2 * duration,
+        )
+
+
+def _check_stock(origin: Planet, count: int, fuel: int) -> None:
+    fields = {}
+    if origin.espionage_probe < count:
+        fields["count"] = f"only {origin.espionage_probe} espionage probes on the planet"
+    if origin.deuterium < fuel:
+        fields["fuel"] = f"the flight needs {fuel} deuterium; {origin.deuterium} in stock"
+    if fields:
+        raise Conflict("the planet cannot launch these probes now", fields)
+
+
+# --------------------------------------------------------------------------------------------------
+# probe:update
+
+
+@dataclass
+class AdvanceCounts:
+    batches: int = 0
+    arrived: int = 0
+    discovered: int = 0
+    destroyed: int = 0
+    returned: int = 0
+
+    def add(self, other: AdvanceCounts) -> None:
+        for name, value in other.as_dict().items():
+            setattr(self, name, getattr(self, name) + value)
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "batches": self.batches,
+            "arrived": self.arrived,
+            "discovered": self.discovered,
+            "destroyed": self.destroyed,
+            "returned": self.returned,
+        }
+
+
+def _due(now: datetime) -> Q:
+    return Q(status=Status.OUTBOUND, arrive_at__lte=now) | Q(status=Status.RETURNING, return_at__lte=now)
+
+
+def probe_missions_advance(*, now: datetime, batch_size: int = BATCH_SIZE) -> dict[str, int]:
+    """probe:update. Advance every mission due at `now`: arrivals (espionage report, discovery and
+    skirmish, notice), then, in a later batch, returns (probes land on the origin).
+
+    Works in batches of `batch_size`, each its own transaction: it locks the due missions with
+    SKIP LOCKED (so two overlapping runs never take the same mission, and neither waits for the
+    other's missions), then the planets they touch, by primary key. A planet locked by another run
+    is waited for, for at most one batch of that run. Idempotent: the status is re-checked on the
+    locked row, so each arrival and each return happens exactly once. Schedules nothing.
+    Returns counts: batches, arrived, discovered, destroyed, returned.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    total = AdvanceCounts()
+    while True:
+        counts = _advance_batch(now, batch_size)
+        if counts is None:
+            return total.as_dict()
+        total.add(counts)
+
+
+def _advance_batch(now: datetime, batch_size: int) -> AdvanceCounts | None:
+    """One batch in one transaction; None when nothing (unlocked) is due any more."""
+    with transaction.atomic():
+        missions = list(
+            ProbeMission.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("owner")
+            .filter(_due(now))
+            .order_by("pk")[:batch_size]
+        )
+        if not missions:
+            return None
+        planets = _lock_planets(missions)
+        counts = AdvanceCounts(batches=1)
+        # Planets are settled forwards only: handle events in the order they happened.
+        for mission in sorted(missions, key=_event_time):
+            if mission.status == Status.OUTBOUND:
+                _arrive(mission, planets[mission.target_id], counts)
+            elif mission.status == Status.RETURNING:
+                _land(mission, planets[mission.origin_id], counts)
+        for planet in planets.values():
+            planet.save()
+    return counts
+
+
+def _event_time(mission: ProbeMission) -> tuple[datetime, int]:
+    at = mission.arrive_at if mission.status == Status.OUTBOUND else mission.return_at
+    return at, mission.pk
+
+
+def _lock_planets(missions: list[ProbeMission]) -> dict[int, Planet]:
+    ids = {m.target_id if m.status == Status.OUTBOUND else m.origin_id for m in missions}
+    locked = (
+        Planet.objects.select_for_update(of=("self",))
+        .select_related("owner", "npc")
+        .filter(pk__in=ids)
+        .order_by("pk")
+    )
+    return {planet.pk: planet for planet in locked}
+
+
+def _land(mission: ProbeMission, origin: Planet, counts: AdvanceCounts) -> None:
+    origin.settle(mission.return_at)
+    origin.add({PROBE: mission.count})
+    mission.status = Status.COMPLETED
+    mission.save(update_fields=["status"])
+    counts.returned += 1
+
+
+@dataclass(frozen=True)
+class _Levels:
+    """The two sides' technology at the arrival."""
+
+    attacker: dict[str, int]
+    defender: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TECHNOLOGIES, 0))
+
+
+def _levels(mission: ProbeMission, target: Planet) -> _Levels:
+    npc: NpcBase | None = getattr(target, "npc", None)
+    if npc is not None:
+        return _Levels(mission.owner.technology, npc.technology)
+    if target.owner is not None:
+        return _Levels(mission.owner.technology, target.owner.technology)
+    return _Levels(mission.owner.technology)  # an empty planet: no technology at all
+
+
+def _arrive(mission: ProbeMission, target: Planet, counts: AdvanceCounts) -> None:
+    """Spy on the (locked) target at the arrival time, maybe get discovered and fight, report."""
+    target.settle(mission.arrive_at)
+    levels = _levels(mission, target)
+    att, dfn = levels.attacker["espionage"], levels.defender["espionage"]
+    sections = espionage.sections_revealed(mission.count, att, dfn)
+    # What the probes saw, before any skirmish.
+    data = _espionage_data(target, sections, levels.defender)
+    chance = espionage.discovery_chance(mission.count, sum(target.ships.values()), att, dfn)
+    rng = random.Random(battle_seed("probe-discovery", mission.pk, mission.arrive_at.isoformat()))
+    discovered = espionage.is_discovered(chance, rng)
+    data.update(probes=mission.count, discovered=discovered, discovery_chance=chance)
+    if discovered:
+        data["battle"] = _skirmish(mission, target, levels)
+    mission.report = Report.objects.create(
+        kind=Report.Kind.ESPIONAGE,
+        at=mission.arrive_at,
+        attacker=mission.owner,
+        defender=target.owner if discovered else None,
+        target=target,
+        data=data,
+    )
+    if discovered and target.owner is not None:
+        _notify(mission, target, chance)
+    mission.discovered, mission.discovery_chance = discovered, chance
+    mission.status = Status.RETURNING if mission.count > 0 else Status.DESTROYED
+    mission.save(update_fields=["report", "discovered", "discovery_chance", "status", "count"])
+    counts.arrived += 1
+    counts.discovered += discovered
+    counts.destroyed += mission.status == Status.DESTROYED
+
+
+def _espionage_data(target: Planet, sections: list[str], defender_tech: dict[str, int]) -> dict:
+    data: dict = {"accuracy": espionage.accuracy(sections), "sections": sections}
+    data["resources"] = target.resources
+    if "ships" in sections:
+        data["ships"] = target.ships
+    if "defences" in sections:
+        data["defences"] = target.defences
+    if "technology" in sections:
+        data["technology"] = dict(defender_tech)
+    return data
+
+
+def _skirmish(mission: ProbeMission, target: Planet, levels: _Levels) -> dict:
+    """Discovered probes fight the target's ships (never its defences); the target's ship losses
+    are applied to the locked planet and the survivors left in `mission.count`."""
+    seed = battle_seed("probe", mission.pk, mission.arrive_at.isoformat())
+    result = resolve_battle(
+        Side(ships={PROBE: mission.count}, **_combat_tech(levels.attacker)),
+        Side(ships={name: n for name, n in target.ships.items() if n > 0}, **_combat_tech(levels.defender)),
+        seed=seed,
+    )
+    for name in target.ships:
+        setattr(target, name, result.defender_ships.get(name, 0))
+    mission.count = result.attacker_survivors.get(PROBE, 0)
+    return {
+        "outcome": result.outcome,
+        "rounds": result.rounds,
+        "seed": seed,
+        "losses": {"attacker": result.attacker_losses, "defender": result.defender_losses},
+        "debris": result.debris,
+    }
+
+
+def _combat_tech(tech: dict[str, int]) -> dict[str, int]:
+    return {"weapons": tech["weapons"], "shielding": tech["shielding"], "armour": tech["armour"]}
+
+
+def _notify(mission: ProbeMission, target: Planet, chance: int) -> None:
+    Notice.objects.create(
+        player=target.owner,
+        at=mission.arrive_at,
+        chance=chance,
+        probe_mission=mission,
+        text=(
+            f"{mission.launched} espionage probe(s) from {mission.origin.coords} were discovered spying on "
+            f"{target.name} [{target.coords}] (chance of discovery {chance}%)"
+        ),
+    )
+
+
+def counts_by_status() -> dict[str, int]:
+    """How many missions are in each status (for operators and tests)."""
+    rows = ProbeMission.objects.values_list("status", flat=True)
+    return dict(Counter(rows))
