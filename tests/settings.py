@@ -15,6 +15,6 @@ os.environ["DATABASE_URL"] = os.environ.get(
 os.environ["REDIS_URL"] = os.environ.get("TEST_REDIS_URL", f"redis://127.0.0.1:6379/{1 + _run % 15}")
 os.environ.setdefault("GAME_EVENT_RETRY_DELAYS", "1,2,3")
 
-from galactic.settings import *  # noqa: F403
+from galactic.settings import *  # noqa: E402, F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
