@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from ninja import NinjaAPI, Path, Router, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.parser import Parser
 from ninja.security import APIKeyHeader, SessionAuth
 from pydantic import Field
 
@@ -55,7 +56,22 @@ class PlayerSessionAuth(SessionAuth):
         return player
 
 
+class NotAnObject(ValueError):
+    pass
+
+
+class ObjectParser(Parser):
+    """Every request body of this API is a JSON object: a list, a number or null is malformed."""
+
+    def parse_body(self, request: HttpRequest) -> dict:
+        data = super().parse_body(request)
+        if not isinstance(data, dict):
+            raise NotAnObject("not a JSON object")
+        return data
+
+
 api = NinjaAPI(
+    parser=ObjectParser(),
     title="Galactic Conquest",
     version="1",
     openapi_url="/openapi.json",
@@ -99,7 +115,13 @@ def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
     return error_response(request, 404, "not_found", "no such object of yours")
 
 
-HTTP_ERROR_CODES = {400: "invalid", 401: "unauthenticated", 403: "forbidden", 404: "not_found", 409: "conflict"}
+HTTP_ERROR_CODES = {
+    400: "invalid",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    409: "conflict",
+}
 
 
 @api.exception_handler(HttpError)
@@ -107,9 +129,8 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     """django-ninja's own refusals: a body that is not JSON (400), a failed CSRF check (403)."""
     status = exc.status_code
     if status == 400 and exc.__cause__ is not None:  # the body could not be parsed
-        return error_response(
-            request, 400, "invalid", "the request body is not valid JSON", {"body": "not valid JSON"}
-        )
+        problem = str(exc.__cause__) if isinstance(exc.__cause__, NotAnObject) else "not valid JSON"
+        return error_response(request, 400, "invalid", f"the request body is {problem}", {"body": problem})
     return error_response(request, status, HTTP_ERROR_CODES.get(status, "error"), str(exc))
 
 

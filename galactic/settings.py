@@ -38,7 +38,7 @@ INSTALLED_APPS = [
     "combat",
     "fleets",
     "probes",
-    "django.contrib.admin",
+    "galactic.apps.GameAdminConfig",  # django.contrib.admin, with the queue figures
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

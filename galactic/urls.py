@@ -6,10 +6,12 @@ from fleets.api import router as fleets_router
 from galactic.api import api
 from galactic.api import router as universe_router
 from galactic.health import health
+from probes.api import router as probes_router
 
 api.add_router("", universe_router)
 api.add_router("/fleets", fleets_router)
 api.add_router("/reports", reports_router)
+api.add_router("/probes", probes_router)
 
 urlpatterns = [
     path("health", health, name="health"),
