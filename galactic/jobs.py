@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from galactic import reconcile
+from galactic import queue, reconcile
 
 
 def reconcile_events() -> dict[str, int]:
-    """Periodic: put back every pending event that Redis lost (see galactic.reconcile)."""
-    return reconcile.reconcile().as_dict()
+    """Periodic: hand back jobs of dead workers, and put back every pending event Redis lost."""
+    recovered = queue.recover_abandoned()
+    return {**reconcile.reconcile().as_dict(), "recovered": recovered}

@@ -26,8 +26,9 @@ from django.conf import settings
 from django.db import transaction
 from redis import Redis
 from redis.commands.core import Script
-from rq import Queue, Retry, Worker
+from rq import Queue, Retry
 from rq.job import Job, JobStatus
+from rq.worker_registration import WORKERS_BY_QUEUE_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +59,40 @@ return 1
 
 
 _connections: dict[str, Redis] = {}
+
+
+# A job whose worker died must run again soon (CONTRACT: within 30 s of a SIGKILL), not after
+# RQ's own timeouts (the worker key lives job timeout + 60 s, registries are cleaned every 10 min).
+# So every GameWorker keeps a short-lived liveness key fresh from a background thread, and any
+# process may hand the started jobs of a worker whose key expired back to the queue.
+LIVENESS_TTL = 6  # seconds; the worker refreshes its key every LIVENESS_TTL / 3
+INTERMEDIATE_GRACE = 10  # seconds a dequeued job may sit before a worker starts it
+
+
+def liveness_key(worker_name: str) -> str:
+    return f"gc:alive:{worker_name}"
+
+
+# KEYS: started registry, job hash, queue list, liveness key of the job's worker.
+# ARGV: registry member ("<job id>:<execution id>"), job id.
+_REQUEUE_ABANDONED_SCRIPT = """
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+if redis.call('EXISTS', KEYS[4]) == 1 then return 0 end
+redis.call('ZREM', KEYS[1], ARGV[1])
+if redis.call('HGET', KEYS[2], 'status') ~= 'started' then return 0 end
+redis.call('HSET', KEYS[2], 'status', 'queued')
+redis.call('HDEL', KEYS[2], 'worker_name')
+redis.call('RPUSH', KEYS[3], ARGV[2])
+return 1
+"""
+
+# KEYS: intermediate list, job hash, queue list. ARGV: job id.
+_REQUEUE_STRANDED_SCRIPT = """
+if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 0 end
+if redis.call('HGET', KEYS[2], 'status') ~= 'queued' then return 0 end
+redis.call('RPUSH', KEYS[3], ARGV[1])
+return 1
+"""
 
 
 def get_connection() -> Redis:
@@ -112,18 +147,64 @@ def put(func: str, *, job_id: str, at: datetime, args: tuple = ()) -> bool:
         Queue.redis_queues_keys,
     ]
     now = datetime.now(UTC).timestamp()
-    created = _put_script(queue.connection)(keys=keys, args=[job.id, at.timestamp(), now, queue.key, *fields])
+    created = _script(queue.connection, _PUT_SCRIPT)(
+        keys=keys, args=[job.id, at.timestamp(), now, queue.key, *fields]
+    )
     return bool(created)
 
 
-_scripts: dict[int, Script] = {}
+_scripts: dict[tuple[int, str], Script] = {}
 
 
-def _put_script(connection: Redis) -> Script:
-    script = _scripts.get(id(connection))
-    if script is None:
-        script = _scripts[id(connection)] = connection.register_script(_PUT_SCRIPT)
-    return script
+def _script(connection: Redis, source: str) -> Script:
+    key = (id(connection), source)
+    if key not in _scripts:
+        _scripts[key] = connection.register_script(source)
+    return _scripts[key]
+
+
+def recover_abandoned() -> int:
+    """Hand back to the queue every started job whose worker is dead, and every job stranded
+    between dequeue and start. Safe from any number of processes at once. Returns how many.
+
+    A job is abandoned when its worker's liveness key has expired. Workers that keep no liveness
+    key (not a GameWorker) are trusted as long as RQ's own worker key lives.
+    """
+    queue = get_queue()
+    connection = queue.connection
+    recovered = 0
+    for member in connection.zrange(queue.started_job_registry.key, 0, -1):
+        member = member.decode()
+        job_id = member.split(":", 1)[0]
+        worker = connection.hget(Job.key_for(job_id), "worker_name")
+        worker_name = worker.decode() if worker else ""
+        alive_key = liveness_key(worker_name)
+        if worker_name and not connection.hget(f"rq:worker:{worker_name}", "liveness"):
+            alive_key = f"rq:worker:{worker_name}"  # not ours: RQ's own key tells whether it lives
+        keys = [queue.started_job_registry.key, Job.key_for(job_id), queue.key, alive_key]
+        if _script(connection, _REQUEUE_ABANDONED_SCRIPT)(keys=keys, args=[member, job_id]):
+            logger.warning("requeued %s: its worker %s died mid-job", job_id, worker_name or "?")
+            recovered += 1
+    recovered += _recover_stranded(queue)
+    return recovered
+
+
+def _recover_stranded(queue: Queue) -> int:
+    connection = queue.connection
+    intermediate = f"{queue.key}:intermediate"
+    recovered = 0
+    for job_id in connection.lrange(intermediate, 0, -1):
+        job_id = job_id.decode()
+        # the first sighting only starts the clock; a live worker starts its job within milliseconds
+        if connection.set(f"gc:stranded:{job_id}", 1, nx=True, ex=INTERMEDIATE_GRACE * 3):
+            continue
+        if connection.ttl(f"gc:stranded:{job_id}") > INTERMEDIATE_GRACE * 2:
+            continue
+        keys = [intermediate, Job.key_for(job_id), queue.key]
+        if _script(connection, _REQUEUE_STRANDED_SCRIPT)(keys=keys, args=[job_id]):
+            logger.warning("requeued %s: dequeued by a worker that died before starting it", job_id)
+            recovered += 1
+    return recovered
 
 
 @dataclass(frozen=True)
@@ -179,5 +260,23 @@ def get_queue_stats() -> QueueStats:
     ):
         pipe.zcard(registry.key)
     waiting, active, delayed, completed, failed = pipe.execute()
-    workers = Worker.count(queue=queue)
-    return QueueStats(waiting, active, delayed, completed, failed, workers)
+    return QueueStats(waiting, active, delayed, completed, failed, live_workers(queue))
+
+
+def live_workers(queue: Queue) -> int:
+    """Workers on the queue that are alive now. RQ's own count keeps a SIGKILLed worker for its
+    whole TTL (minutes); a GameWorker is alive while its liveness key is."""
+    connection = queue.connection
+    names = [
+        name.decode().rsplit(":", 1)[-1] for name in connection.smembers(WORKERS_BY_QUEUE_KEY % queue.name)
+    ]
+    pipe = connection.pipeline(transaction=False)
+    for name in names:
+        pipe.hget(f"rq:worker:{name}", "liveness")
+        pipe.exists(liveness_key(name), f"rq:worker:{name}")
+    answers = pipe.execute()
+    alive = 0
+    for keeps_liveness, existing in zip(answers[::2], answers[1::2], strict=True):
+        # existing counts the liveness key and RQ's worker key: a GameWorker needs both
+        alive += existing == 2 if keeps_liveness else existing >= 1
+    return alive

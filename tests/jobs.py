@@ -20,3 +20,10 @@ def fail_until(name: str, successes_after: int) -> None:
 
 def runs(name: str) -> list[float]:
     return [float(x) for x in queue.get_connection().lrange(f"test:runs:{name}", 0, -1)]
+
+
+def slow(name: str, seconds: float) -> None:
+    """Records its start, then takes its time (long enough to be killed mid-job)."""
+    record(name)
+    time.sleep(seconds)
+    queue.get_connection().rpush(f"test:runs:{name}:done", repr(time.time()))

@@ -1,0 +1,53 @@
+"""A job whose worker is SIGKILLed mid-job runs again on another worker, within seconds."""
+
+from __future__ import annotations
+
+import signal
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from galactic import queue
+from tests.conftest import wait_for
+from tests.jobs import runs
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_job_of_a_killed_worker_runs_again_elsewhere_within_30_seconds(redis_conn, processes):
+    victim = processes.worker()
+    wait_for(lambda: queue.get_queue_stats().workers == 1)
+    queue.put("tests.jobs.slow", job_id="long-job", at=datetime.now(UTC), args=("long-job", 3))
+    wait_for(lambda: runs("long-job"), timeout=15)
+
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    killed_at = time.time()
+    assert queue.get_queue_stats().active == 1  # RQ still believes it runs
+    processes.worker()
+
+    wait_for(lambda: runs("long-job:done"), timeout=30)
+    recovered_after = runs("long-job")[1] - killed_at
+    assert len(runs("long-job")) == 2 and len(runs("long-job:done")) == 1
+    assert recovered_after < 30, recovered_after
+    wait_for(lambda: queue.job_status("long-job") == "finished", timeout=5)
+    assert queue.get_queue_stats().active == 0
+
+
+def test_dead_workers_are_not_counted(redis_conn, processes):
+    victim = processes.worker()
+    wait_for(lambda: queue.get_queue_stats().workers == 1)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    wait_for(lambda: queue.get_queue_stats().workers == 0, timeout=queue.LIVENESS_TTL + 2)
+
+
+def test_live_workers_jobs_are_never_taken_away(redis_conn, processes):
+    processes.worker()
+    queue.put(
+        "tests.jobs.slow", job_id="steady", at=datetime.now(UTC), args=("steady", queue.LIVENESS_TTL * 2)
+    )
+    wait_for(lambda: runs("steady:done"), timeout=30)
+    assert queue.recover_abandoned() == 0
+    assert len(runs("steady")) == 1
