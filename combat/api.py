@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from django.http import Http404, HttpRequest
-from ninja import Router, Schema
+from ninja import Router
+from pydantic import BaseModel, ConfigDict, Field
 
 from combat import selectors
 from combat.models import Report
@@ -12,12 +13,16 @@ from galactic.api import ERRORS, iso
 router = Router(tags=["reports"])
 
 
-class ReportOut(Schema):
+class ReportOut(BaseModel):
+    """The common fields; the kind's own fields follow (a plain pydantic model: django-ninja's
+    Schema drops extra fields even with extra="allow")."""
+
+    model_config = ConfigDict(extra="allow")
+
     id: int
-    kind: str
+    kind: str = Field(..., description="battle, delivery or espionage")
     at: str
     target: int
-    model_config = {"extra": "allow"}
 
 
 def report_json(report: Report) -> dict:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Query, Router, Schema, Status
@@ -14,12 +16,12 @@ from galactic.api import ERRORS, Amounts, iso
 
 router = Router(tags=["fleets"])
 
-ID = Field(..., ge=1, le=2**63 - 1)
+PlanetId = Annotated[StrictInt, Field(ge=1, le=2**63 - 1, description="a planet's id")]
 
 
 class FleetIn(Schema):
-    origin: StrictInt = ID
-    target: StrictInt = ID
+    origin: PlanetId
+    target: PlanetId
     mission: str = Field(..., description="attack or transport")
     ships: dict[str, StrictInt] = Field(..., description="ship type -> count")
     cargo: dict[str, StrictInt] = Field(default_factory=dict, description="metal, crystal, deuterium")

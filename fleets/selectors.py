@@ -28,5 +28,5 @@ def pending_events() -> Iterator[PendingEvent]:
 
 def fleets_of(player_id: int, *, limit: int, offset: int) -> tuple[list[Fleet], int]:
     """A page of the player's fleets, newest first, and how many there are in all."""
-    fleets = Fleet.objects.filter(owner_id=player_id)
+    fleets = Fleet.objects.filter(owner_id=player_id).select_related("report")
     return list(fleets.order_by("-id")[offset : offset + limit]), fleets.count()

@@ -18,6 +18,7 @@ from ninja.security import APIKeyHeader, SessionAuth
 from pydantic import Field
 
 from galactic.errors import GameError
+from galactic.flight import GALAXIES, SYSTEMS
 from galactic.models import Planet, Player, hash_token
 
 
@@ -196,8 +197,8 @@ def planet_detail(request: HttpRequest, planet_id: int) -> dict:
 @router.get("/galaxy/{galaxy}/{system}", response={200: GalaxyOut, **ERRORS})
 def galaxy_view(
     request: HttpRequest,
-    galaxy: Path[int] = Field(..., ge=1, le=9),
-    system: Path[int] = Field(..., ge=1, le=499),
+    galaxy: int = Path(..., ge=GALAXIES.start, le=GALAXIES.stop - 1),
+    system: int = Path(..., ge=SYSTEMS.start, le=SYSTEMS.stop - 1),
 ) -> dict:
     planets = (
         Planet.objects.filter(galaxy=galaxy, system=system)

@@ -440,7 +440,7 @@ def test_every_ship_and_resource_can_leave(world, api_client, django_capture_on_
     home = world.alice.home
     ships = {"large_cargo": 10, "small_cargo": 20}
     fuel = fuel_cost(ships, distance(home.coords, world.bob.home.coords), 100)
-    cargo = {"metal": 100_000, "crystal": 100_000, "deuterium": home.deuterium - fuel}
+    cargo = {"metal": 100_000, "crystal": 50_000, "deuterium": home.deuterium - fuel}
     with django_capture_on_commit_callbacks(execute=True):
         response = api_client(world.alice).post("/api/fleets", body(world, ships=ships, cargo=cargo))
     assert response.status_code == 201, response.content
