@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from django.utils import timezone
 
-def probe_update() -> None:
-    """probe:update (periodic). Placeholder until the probe missions land."""
+from probes import services
+
+
+def probe_update() -> dict[str, int]:
+    """probe:update (periodic, run by rq-scheduler every PROBE_UPDATE_INTERVAL s): advance every
+    probe mission that is due now. Safe to run twice, or two at once."""
+    return services.probe_missions_advance(now=timezone.now())

@@ -12,8 +12,7 @@ discovered one has fought the owner's ships, and the owner holds a notice pointi
 from __future__ import annotations
 
 import random
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -37,15 +36,15 @@ BATCH_SIZE = 100
 Status = ProbeMission.Status
 
 
-def _is_count(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_PROBES
+def _is_whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _validate_dispatch(origin_id: int, target_id: int, count: int, speed: int) -> None:
     fields = {}
-    if not _is_count(count):
+    if not _is_whole(count) or not 0 < count <= MAX_PROBES:
         fields["count"] = f"must be a whole number from 1 to {MAX_PROBES}"
-    if speed not in SPEED_PERCENTS or isinstance(speed, bool):
+    if not _is_whole(speed) or speed not in SPEED_PERCENTS:
         fields["speed"] = "must be 10 to 100 in steps of 10"
     if origin_id == target_id:
         fields["target"] = "must differ from origin"
@@ -53,7 +52,9 @@ def _validate_dispatch(origin_id: int, target_id: int, count: int, speed: int) -
         raise Invalid("the probe order is not valid", fields)
 
 
-def probe_dispatch(*, player: Player, origin_id: int, target_id: int, count: int, speed: int = 100) -> ProbeMission:
+def probe_dispatch(
+    *, player: Player, origin_id: int, target_id: int, count: int, speed: int = 100
+) -> ProbeMission:
     """Launch `count` espionage probes from the player's planet `origin_id` to `target_id`.
 
     Takes the probes and the fuel (deuterium for the round trip) off the origin. Locks the origin
@@ -160,7 +161,7 @@ def _advance_batch(now: datetime, batch_size: int) -> AdvanceCounts | None:
     with transaction.atomic():
         missions = list(
             ProbeMission.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("owner")
+            .select_related("owner", "origin")
             .filter(_due(now))
             .order_by("pk")[:batch_size]
         )
@@ -203,37 +204,32 @@ def _land(mission: ProbeMission, origin: Planet, counts: AdvanceCounts) -> None:
     counts.returned += 1
 
 
-@dataclass(frozen=True)
-class _Levels:
-    """The two sides' technology at the arrival."""
-
-    attacker: dict[str, int]
-    defender: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TECHNOLOGIES, 0))
-
-
-def _levels(mission: ProbeMission, target: Planet) -> _Levels:
+def _technologies(mission: ProbeMission, target: Planet) -> tuple[dict[str, int], dict[str, int]]:
+    """The sender's technology and the target's (an NPC base's, its owner's, or none at all)."""
     npc: NpcBase | None = getattr(target, "npc", None)
     if npc is not None:
-        return _Levels(mission.owner.technology, npc.technology)
-    if target.owner is not None:
-        return _Levels(mission.owner.technology, target.owner.technology)
-    return _Levels(mission.owner.technology)  # an empty planet: no technology at all
+        defender = npc.technology
+    elif target.owner is not None:
+        defender = target.owner.technology
+    else:
+        defender = dict.fromkeys(TECHNOLOGIES, 0)
+    return mission.owner.technology, defender
 
 
 def _arrive(mission: ProbeMission, target: Planet, counts: AdvanceCounts) -> None:
     """Spy on the (locked) target at the arrival time, maybe get discovered and fight, report."""
     target.settle(mission.arrive_at)
-    levels = _levels(mission, target)
-    att, dfn = levels.attacker["espionage"], levels.defender["espionage"]
+    attacker_tech, defender_tech = _technologies(mission, target)
+    att, dfn = attacker_tech["espionage"], defender_tech["espionage"]
     sections = espionage.sections_revealed(mission.count, att, dfn)
     # What the probes saw, before any skirmish.
-    data = _espionage_data(target, sections, levels.defender)
+    data = _espionage_data(target, sections, defender_tech)
     chance = espionage.discovery_chance(mission.count, sum(target.ships.values()), att, dfn)
     rng = random.Random(battle_seed("probe-discovery", mission.pk, mission.arrive_at.isoformat()))
     discovered = espionage.is_discovered(chance, rng)
     data.update(probes=mission.count, discovered=discovered, discovery_chance=chance)
     if discovered:
-        data["battle"] = _skirmish(mission, target, levels)
+        data["battle"] = _skirmish(mission, target, attacker_tech, defender_tech)
     mission.report = Report.objects.create(
         kind=Report.Kind.ESPIONAGE,
         at=mission.arrive_at,
@@ -264,13 +260,15 @@ def _espionage_data(target: Planet, sections: list[str], defender_tech: dict[str
     return data
 
 
-def _skirmish(mission: ProbeMission, target: Planet, levels: _Levels) -> dict:
+def _skirmish(
+    mission: ProbeMission, target: Planet, attacker_tech: dict[str, int], defender_tech: dict[str, int]
+) -> dict:
     """Discovered probes fight the target's ships (never its defences); the target's ship losses
     are applied to the locked planet and the survivors left in `mission.count`."""
     seed = battle_seed("probe", mission.pk, mission.arrive_at.isoformat())
     result = resolve_battle(
-        Side(ships={PROBE: mission.count}, **_combat_tech(levels.attacker)),
-        Side(ships={name: n for name, n in target.ships.items() if n > 0}, **_combat_tech(levels.defender)),
+        Side(ships={PROBE: mission.count}, **_combat_tech(attacker_tech)),
+        Side(ships={name: n for name, n in target.ships.items() if n > 0}, **_combat_tech(defender_tech)),
         seed=seed,
     )
     for name in target.ships:
@@ -300,9 +298,3 @@ def _notify(mission: ProbeMission, target: Planet, chance: int) -> None:
             f"{target.name} [{target.coords}] (chance of discovery {chance}%)"
         ),
     )
-
-
-def counts_by_status() -> dict[str, int]:
-    """How many missions are in each status (for operators and tests)."""
-    rows = ProbeMission.objects.values_list("status", flat=True)
-    return dict(Counter(rows))
