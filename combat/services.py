@@ -149,8 +149,8 @@ def npc_respawn(*, npc_id: int) -> bool:
         planet_id = NpcBase.objects.filter(pk=npc_id).values_list("planet_id", flat=True).first()
         if planet_id is None:
             return False
-        planet = Planet.objects.select_for_update().get(pk=planet_id)
-        npc = NpcBase.objects.select_for_update().get(pk=npc_id)
+        planet = Planet.objects.select_for_update(no_key=True).get(pk=planet_id)
+        npc = NpcBase.objects.select_for_update(no_key=True).get(pk=npc_id)
         if npc.state != NpcBase.State.DEFEATED:
             return False
         planet.settle(npc.respawn_at)

@@ -194,7 +194,10 @@ class Drill:
         response = conn.getresponse()
         data = response.read()
         conn.close()
-        return response.status, json.loads(data) if data else {}
+        try:
+            return response.status, json.loads(data) if data else {}
+        except ValueError:  # an HTML error page: the status says enough
+            return response.status, {}
 
     # --- database and universe -------------------------------------------------------------------
     def create_database(self) -> None:

@@ -1,6 +1,9 @@
 """Every write on fleets: dispatch, arrival (combat, loot, delivery) and return.
 
 Lock order, everywhere in the game: the fleet, then planets by primary key, then the NPC base.
+Rows are locked FOR NO KEY UPDATE: we never change a key, and a plain FOR UPDATE would also block
+the FOR KEY SHARE lock that inserting a fleet takes on both its planets, so two fleets dispatched
+A -> B and B -> A at once would deadlock.
 """
 
 from __future__ import annotations
@@ -74,7 +77,7 @@ def fleet_dispatch(
         raise Invalid("you cannot attack your own planet", {"target": "is your own planet"})
 
     with transaction.atomic():
-        origin = Planet.objects.select_for_update().filter(pk=origin_id, owner=player).first()
+        origin = Planet.objects.select_for_update(no_key=True).filter(pk=origin_id, owner=player).first()
         if origin is None:
             raise NotFound("no such planet of yours", {"origin": "not found"})
         now = timezone.now()
@@ -129,14 +132,14 @@ def fleet_arrive(*, fleet_id: int) -> bool:
     """
     with transaction.atomic():
         fleet = (
-            Fleet.objects.select_for_update(of=("self",)).select_related("owner").filter(pk=fleet_id).first()
+            Fleet.objects.select_for_update(of=("self",), no_key=True).select_related("owner").filter(pk=fleet_id).first()
         )
         if fleet is None or fleet.status != Fleet.Status.OUTBOUND:
             return False
         target = (
-            Planet.objects.select_for_update(of=("self",)).select_related("owner").get(pk=fleet.target_id)
+            Planet.objects.select_for_update(of=("self",), no_key=True).select_related("owner").get(pk=fleet.target_id)
         )
-        npc = NpcBase.objects.select_for_update().filter(planet_id=target.pk).first()
+        npc = NpcBase.objects.select_for_update(no_key=True).filter(planet_id=target.pk).first()
         target.settle(fleet.arrive_at)
         if fleet.mission == Fleet.Mission.ATTACK:
             _attack(fleet, target, npc)
@@ -192,10 +195,10 @@ def fleet_return(*, fleet_id: int) -> bool:
     it acted.
     """
     with transaction.atomic():
-        fleet = Fleet.objects.select_for_update().filter(pk=fleet_id).first()
+        fleet = Fleet.objects.select_for_update(no_key=True).filter(pk=fleet_id).first()
         if fleet is None or fleet.status != Fleet.Status.RETURNING:
             return False
-        origin = Planet.objects.select_for_update().get(pk=fleet.origin_id)
+        origin = Planet.objects.select_for_update(no_key=True).get(pk=fleet.origin_id)
         origin.settle(fleet.return_at)
         origin.add(fleet.ships)
         origin.add(fleet.cargo)
