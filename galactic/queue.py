@@ -28,15 +28,16 @@ from redis import Redis
 from redis.commands.core import Script
 from rq import Queue, Retry
 from rq.job import Job, JobStatus
+from rq.utils import utcformat
 from rq.worker_registration import WORKERS_BY_QUEUE_KEY
 
 logger = logging.getLogger(__name__)
 
 QUEUE_NAME: str = settings.GAME_QUEUE
 
-# KEYS: job hash, queue list, scheduled registry, failed registry, finished registry, set of queues.
-# ARGV: job id, due timestamp (float seconds), now (float seconds), queue key, then HSET pairs.
-# Returns 1 when it created the job, 0 when a live job with that id already existed.
+# KEYS: job hash, queue list, scheduled registry, failed registry, finished registry, set of queues,
+# wake-up list of the promoters. ARGV: job id, due timestamp (float seconds), now, queue key, then
+# HSET pairs. Returns 1 when it created the job, 0 when a live job with that id already existed.
 _PUT_SCRIPT = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if status == 'queued' or status == 'scheduled' or status == 'started' or status == 'deferred' then
@@ -51,10 +52,34 @@ if tonumber(ARGV[2]) <= tonumber(ARGV[3]) then
     redis.call('RPUSH', KEYS[2], ARGV[1])
 else
     redis.call('HSET', KEYS[1], 'status', 'scheduled')
+    local first = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
     redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
+    if first[2] == nil or tonumber(ARGV[2]) < tonumber(first[2]) then
+        -- due sooner than anything the promoters wait for: wake one of them
+        redis.call('LPUSH', KEYS[7], ARGV[2])
+        redis.call('LTRIM', KEYS[7], 0, 9)
+    end
 end
 redis.call('SADD', KEYS[6], ARGV[4])
 return 1
+"""
+
+# Moves due jobs from the scheduled registry to the queue, atomically, so any number of workers
+# may run it at once and each job is promoted once. KEYS: scheduled registry, queue list.
+# ARGV: now (float seconds), batch size, job key prefix, enqueued_at text.
+# Returns {promoted, score of the next scheduled job or false}.
+_PROMOTE_SCRIPT = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, id in ipairs(due) do
+    redis.call('ZREM', KEYS[1], id)
+    local job = ARGV[3] .. id
+    if redis.call('EXISTS', job) == 1 then
+        redis.call('HSET', job, 'status', 'queued', 'enqueued_at', ARGV[4])
+        redis.call('RPUSH', KEYS[2], id)
+    end
+end
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return {#due, first[2] or false}
 """
 
 
@@ -145,6 +170,7 @@ def put(func: str, *, job_id: str, at: datetime, args: tuple = ()) -> bool:
         queue.failed_job_registry.key,
         queue.finished_job_registry.key,
         Queue.redis_queues_keys,
+        WAKE_KEY,
     ]
     now = datetime.now(UTC).timestamp()
     created = _script(queue.connection, _PUT_SCRIPT)(
@@ -161,6 +187,27 @@ def _script(connection: Redis, source: str) -> Script:
     if key not in _scripts:
         _scripts[key] = connection.register_script(source)
     return _scripts[key]
+
+
+WAKE_KEY = "gc:scheduler:wake"
+PROMOTE_BATCH = 500
+
+
+def promote_due(connection: Redis | None = None) -> tuple[int, float | None]:
+    """Move every scheduled job that is due (to the millisecond, never early) onto the queue.
+
+    Returns how many it moved in this batch (PROMOTE_BATCH at most: call again while it is full)
+    and the due time of the next scheduled job, if any.
+    """
+    queue = get_queue()
+    connection = connection or queue.connection
+    keys = [queue.scheduled_job_registry.key, queue.key]
+    now = datetime.now(UTC)
+    args = [now.timestamp(), PROMOTE_BATCH, Job.redis_job_namespace_prefix, utcformat(now)]
+    answer = _script(connection, _PROMOTE_SCRIPT)(keys=keys, args=args)
+    # Lua's false becomes a nil: None, or no second element at all, when nothing is scheduled
+    next_due = answer[1] if len(answer) > 1 else None
+    return answer[0], float(next_due) if next_due is not None else None
 
 
 def recover_abandoned() -> int:

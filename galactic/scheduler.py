@@ -19,9 +19,11 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from uuid import uuid4
 
 from django.conf import settings
 from django_rq.queues import DjangoScheduler
+from redis.exceptions import RedisError
 from rq.job import Job
 
 from galactic import queue
@@ -44,21 +46,27 @@ def periodic_jobs() -> list[PeriodicJob]:
 
 class GameScheduler(DjangoScheduler):
     def register_periodic_jobs(self) -> None:
-        """Register each periodic job under its fixed id unless it is there already, due now."""
+        """Register each periodic job under its fixed id, due now, unless it is registered already.
+
+        ZADD NX: two schedulers starting at once cannot push a registration back to "now".
+        """
         for periodic in periodic_jobs():
             registered = self.connection.zscore(self.scheduled_jobs_key, periodic.job_id)
             if registered is not None and self.connection.exists(Job.key_for(periodic.job_id)):
                 self._update_interval(periodic)
                 continue
             logger.info("registering periodic job %s every %d s", periodic.job_id, periodic.interval)
-            self.schedule(
-                datetime.now(UTC),
+            job = self._create_job(
                 periodic.func,
-                interval=periodic.interval,
                 id=periodic.job_id,
                 description=f"{periodic.func} every {periodic.interval} s",
                 queue_name=queue.QUEUE_NAME,
+                result_ttl=-1,
+                commit=False,
             )
+            job.meta["interval"] = periodic.interval
+            job.save()
+            self.connection.zadd(self.scheduled_jobs_key, {job.id: time.time()}, nx=True)
 
     def _update_interval(self, periodic: PeriodicJob) -> None:
         job = Job.fetch(periodic.job_id, connection=self.connection)
@@ -69,6 +77,16 @@ class GameScheduler(DjangoScheduler):
     def enqueue_jobs(self):
         self.register_periodic_jobs()
         return super().enqueue_jobs()
+
+    def run(self, burst: bool = False) -> None:
+        """rq-scheduler's loop, but a Redis outage (restart, failover) is waited out, not fatal."""
+        while True:
+            try:
+                return super().run(burst=burst)
+            except RedisError as error:
+                logger.warning("scheduler: Redis unavailable (%s); retrying in 1 s", error)
+                time.sleep(1)
+                self.name = uuid4().hex  # our old birth record may outlive the outage
 
     def enqueue_job(self, job: Job) -> None:
         """A periodic run becomes its own job `<id>-<due epoch>` on game_events; the registration

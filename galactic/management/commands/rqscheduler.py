@@ -38,5 +38,4 @@ class Command(BaseCommand):
             interval=options["interval"],
             connection=get_connection(options["queue"]),
         )
-        scheduler.register_periodic_jobs()
         scheduler.run(burst=options["burst"])
