@@ -326,8 +326,10 @@ class Drill:
             try:
                 if predicate():
                     return round(time.monotonic() - start, 2)
-            except Exception:  # Redis or PostgreSQL restarting: keep polling
-                pass
+            except Exception:  # Redis or PostgreSQL restarting: keep polling, on a fresh connection
+                from django.db import close_old_connections
+
+                close_old_connections()
             time.sleep(0.1)
         return None
 
@@ -388,14 +390,12 @@ class Drill:
         return fleet.status != Fleet.Status.OUTBOUND if "arrival" in job_id else fleet.status == "completed"
 
     def fault_pg_restart(self) -> None:
-        from django.db import connection
-
-        subprocess.run(self.pg_restart_cmd, shell=True, check=True, capture_output=True)
-        connection.close()
-        start = time.monotonic()
+        """Restart PostgreSQL; recovery is the time until fleets land again."""
         from fleets.models import Fleet
 
         landed = Fleet.objects.filter(status="completed").count()
+        start = time.monotonic()
+        subprocess.run(self.pg_restart_cmd, shell=True, check=True, capture_output=True)
         self.wait_until(lambda: Fleet.objects.filter(status="completed").count() > landed, 60)
         self.figures["pg_restart_recovery_s"] = round(time.monotonic() - start, 2)
 

@@ -28,6 +28,7 @@ import time
 
 from django.db import close_old_connections
 from redis.exceptions import RedisError
+from rq import worker_registration
 from rq.job import Job
 from rq.queue import Queue
 from rq.worker import SimpleWorker
@@ -88,10 +89,22 @@ class GameWorker(SimpleWorker):
         while not self._stop_liveness.is_set():
             try:
                 connection.set(queue.liveness_key(self.name), 1, ex=queue.LIVENESS_TTL)
+                self._reregister_after_wipe(connection)
                 queue.recover_abandoned()
             except RedisError as error:  # Redis down or restarting: keep trying, the worker loop copes
                 logger.warning("liveness: %s", error)
             self._stop_liveness.wait(beat)
+
+    def _reregister_after_wipe(self, connection) -> None:
+        """After a Redis wipe RQ only re-creates a bare heartbeat hash: restore the worker's record
+        (pid, queues, the liveness mark) and its place in the worker sets, as at birth."""
+        if connection.hexists(self.key, "birth"):
+            return
+        with connection.pipeline() as pipe:
+            pipe.hset(self.key, mapping=self.serialize())
+            pipe.expire(self.key, self.worker_ttl + 60)
+            worker_registration.register(self, pipe)
+            pipe.execute()
 
     def perform_job(self, job: Job, queue: Queue) -> bool:
         close_old_connections()
