@@ -132,12 +132,17 @@ def fleet_arrive(*, fleet_id: int) -> bool:
     """
     with transaction.atomic():
         fleet = (
-            Fleet.objects.select_for_update(of=("self",), no_key=True).select_related("owner").filter(pk=fleet_id).first()
+            Fleet.objects.select_for_update(of=("self",), no_key=True)
+            .select_related("owner")
+            .filter(pk=fleet_id)
+            .first()
         )
         if fleet is None or fleet.status != Fleet.Status.OUTBOUND:
             return False
         target = (
-            Planet.objects.select_for_update(of=("self",), no_key=True).select_related("owner").get(pk=fleet.target_id)
+            Planet.objects.select_for_update(of=("self",), no_key=True)
+            .select_related("owner")
+            .get(pk=fleet.target_id)
         )
         npc = NpcBase.objects.select_for_update(no_key=True).filter(planet_id=target.pk).first()
         target.settle(fleet.arrive_at)
