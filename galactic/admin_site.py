@@ -6,7 +6,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 from redis.exceptions import RedisError
 
-from galactic import queue
+from galactic import metrics, queue
 
 
 class GameAdminSite(admin.AdminSite):
@@ -17,9 +17,21 @@ class GameAdminSite(admin.AdminSite):
     def index(self, request: HttpRequest, extra_context: dict | None = None):
         try:
             stats = queue.get_queue_stats()
-            figures = {**stats.as_dict(), "workers": stats.workers}
+            recent = metrics.recent(queue.get_connection(), minutes=5)
+            figures = {
+                **stats.as_dict(),
+                "workers": stats.workers,
+                "events / min (5 min)": recent.events_per_minute,
+                "lateness p50 (ms)": _ms(recent.lateness_p50_ms),
+                "lateness p99 (ms)": _ms(recent.lateness_p99_ms),
+            }
             error = None
         except RedisError as exc:
             figures, error = None, f"Redis does not answer: {exc.__class__.__name__}"
         context = {"queue_name": queue.QUEUE_NAME, "queue_figures": figures, "queue_error": error}
         return super().index(request, {**context, **(extra_context or {})})
+
+
+def _ms(value: float | None) -> str:
+    """Bucket bounds: '<= 10' reads as 'at most 10 ms'."""
+    return "-" if value is None else f"<= {value:g}"

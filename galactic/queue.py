@@ -156,6 +156,7 @@ def put(func: str, *, job_id: str, at: datetime, args: tuple = ()) -> bool:
         retry=Retry(max=len(settings.GAME_EVENT_RETRY_DELAYS), interval=settings.GAME_EVENT_RETRY_DELAYS),
         result_ttl=settings.GAME_EVENT_RESULT_TTL,
         failure_ttl=None,
+        meta={"due": at.timestamp()},  # the worker measures lateness against it
     )
     job.origin = queue.name
     job.enqueued_at = datetime.now(UTC)

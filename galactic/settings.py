@@ -143,6 +143,9 @@ GAME_EVENT_RETRY_DELAYS: list[int] = [
 # How long a finished event stays visible (the `completed` figure counts this window).
 GAME_EVENT_RESULT_TTL: int = env.int("GAME_EVENT_RESULT_TTL", default=600)
 
+# Prometheus scrapes GET /metrics with `Authorization: Bearer <METRICS_TOKEN>` (staff may browse it).
+METRICS_TOKEN: str = env.str("METRICS_TOKEN", default="")
+
 # --- Game -----------------------------------------------------------------------------------------
 GAME_SPEED: float = env.float("GAME_SPEED", default=1.0)
 if GAME_SPEED <= 0:

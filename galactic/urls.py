@@ -5,7 +5,7 @@ from combat.api import router as reports_router
 from fleets.api import router as fleets_router
 from galactic.api import api
 from galactic.api import router as universe_router
-from galactic.health import health
+from galactic.monitoring import health, metrics_view
 from probes.api import router as probes_router
 
 api.add_router("", universe_router)
@@ -15,6 +15,7 @@ api.add_router("/probes", probes_router)
 
 urlpatterns = [
     path("health", health, name="health"),
+    path("metrics", metrics_view, name="metrics"),
     path("api/", api.urls),
     path("admin/", admin.site.urls),
     path("django-rq/", include("django_rq.urls")),

@@ -33,9 +33,10 @@ from rq.job import Job
 from rq.queue import Queue
 from rq.worker import SimpleWorker
 
-from galactic import queue
+from galactic import metrics, queue
 
 logger = logging.getLogger(__name__)
+events_log = logging.getLogger("galactic.events")
 
 
 class GameWorker(SimpleWorker):
@@ -56,6 +57,7 @@ class GameWorker(SimpleWorker):
         if stop is not None:
             stop.set()
             self.connection.delete(queue.liveness_key(self.name))
+            metrics.flush(self.connection)
         super().teardown()
 
     def _start_scheduler(self, burst: bool = False, *args, **kwargs) -> None:
@@ -91,6 +93,7 @@ class GameWorker(SimpleWorker):
                 connection.set(queue.liveness_key(self.name), 1, ex=queue.LIVENESS_TTL)
                 self._reregister_after_wipe(connection)
                 queue.recover_abandoned()
+                metrics.flush(connection)
             except RedisError as error:  # Redis down or restarting: keep trying, the worker loop copes
                 logger.warning("liveness: %s", error)
             self._stop_liveness.wait(beat)
@@ -108,7 +111,28 @@ class GameWorker(SimpleWorker):
 
     def perform_job(self, job: Job, queue: Queue) -> bool:
         close_old_connections()
+        started = time.time()
+        lateness = _lateness(job, started)  # before RQ counts down the retries of a failure
+        ok = False
         try:
-            return super().perform_job(job, queue)
+            ok = super().perform_job(job, queue)
+            return ok
         finally:
             close_old_connections()
+            duration = time.time() - started
+            metrics.record(job.id, ok=ok, lateness=lateness, duration=duration)
+            events_log.info(
+                "event id=%s type=%s lateness_ms=%s duration_ms=%.1f outcome=%s",
+                job.id,
+                metrics.event_type(job.id),
+                "-" if lateness is None else f"{lateness * 1000:.1f}",
+                duration * 1000,
+                "ok" if ok else "failed",
+            )
+
+
+def _lateness(job: Job, started: float) -> float | None:
+    """How late the job started against its due time; None for a retry, which is late by design."""
+    due = job.meta.get("due")
+    first_attempt = job.retries_left is None or job.retries_left >= len(job.retry_intervals or ())
+    return started - due if due is not None and first_attempt else None

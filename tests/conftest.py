@@ -77,8 +77,11 @@ class Processes:
         proc = self.worker("--burst", "--with-scheduler", *extra)
         assert proc.wait(timeout=timeout) == 0, self.logs()
 
-    def logs(self) -> str:
-        return "\n".join(p.read_text(errors="replace")[-3000:] for p in sorted(self.log_dir.glob("*.log")))
+    def logs(self, tail: int | None = 3000) -> str:
+        """What the processes printed: the last `tail` characters of each log, or all of it."""
+        return "\n".join(
+            p.read_text(errors="replace")[-tail if tail else 0 :] for p in sorted(self.log_dir.glob("*.log"))
+        )
 
     def stop_all(self) -> None:
         for proc in self.started:

@@ -1,0 +1,70 @@
+"""Monitoring endpoints: GET /health (can this box serve?) and GET /metrics (Prometheus)."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+
+from django.conf import settings
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.http import require_GET
+from redis.exceptions import RedisError
+
+from galactic import metrics, queue
+
+logger = logging.getLogger(__name__)
+
+
+def _database_ok() -> bool:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return True
+    except Exception:
+        logger.warning("health: database check failed", exc_info=True)
+        return False
+
+
+@require_GET
+def health(request: HttpRequest) -> JsonResponse:
+    database_ok = _database_ok()
+    try:
+        stats = queue.get_queue_stats()
+        redis_ok = True
+    except RedisError:
+        logger.warning("health: Redis check failed", exc_info=True)
+        stats, redis_ok = None, False
+    ok = database_ok and redis_ok
+    body = {
+        "status": "ok" if ok else "error",
+        "database": "ok" if database_ok else "error",
+        "redis": "ok" if redis_ok else "error",
+        "queues": {queue.QUEUE_NAME: stats.as_dict() if stats else None},
+        "workers": stats.workers if stats else None,
+    }
+    return JsonResponse(body, status=200 if ok else 503)
+
+
+def _may_read_metrics(request: HttpRequest) -> bool:
+    if request.user.is_authenticated and request.user.is_staff:
+        return True
+    token = settings.METRICS_TOKEN
+    offered = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    return bool(token) and hmac.compare_digest(offered.encode(), token.encode())
+
+
+@require_GET
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    """Game event counters and the lateness histogram, plus the queue gauges, for Prometheus.
+    Staff only, or `Authorization: Bearer <METRICS_TOKEN>` for the scraper."""
+    if not _may_read_metrics(request):
+        return JsonResponse(
+            {"error": "forbidden", "detail": "staff or the metrics token only", "fields": {}}, status=403
+        )
+    stats = queue.get_queue_stats()
+    gauges = [f'game_events_jobs{{state="{state}"}} {count}' for state, count in stats.as_dict().items()]
+    body = metrics.prometheus_text(queue.get_connection())
+    body += "# TYPE game_events_jobs gauge\n" + "\n".join(gauges) + "\n"
+    body += f"# TYPE game_events_workers gauge\ngame_events_workers {stats.workers}\n"
+    return HttpResponse(body, content_type="text/plain; version=0.0.4")
