@@ -97,3 +97,9 @@ def fleet_detail(request: HttpRequest, fleet_id: int) -> dict:
     return fleet_json(
         get_object_or_404(Fleet.objects.select_related("report"), pk=fleet_id, owner=request.auth)
     )
+
+
+@router.post("/{fleet_id}/recall", response={200: FleetOut, **ERRORS})
+def fleet_recall(request: HttpRequest, fleet_id: int) -> dict:
+    """Turn an outbound fleet around: it comes home after the time it has flown, with its cargo."""
+    return fleet_json(services.fleet_recall(fleet_id=fleet_id, player=request.auth))

@@ -211,3 +211,28 @@ def fleet_return(*, fleet_id: int) -> bool:
         fleet.status = Fleet.Status.COMPLETED
         fleet.save(update_fields=["status"])
     return True
+
+
+def fleet_recall(*, fleet_id: int, player: Player | None = None) -> Fleet:
+    """Turn an outbound fleet around now: it flies home for as long as it has flown, without
+    arriving (no battle, no delivery, no report). For players (their own fleets) and for operators
+    (player=None), e.g. on an event stuck past its time.
+
+    Locks the fleet. Raises NotFound, or Conflict when the fleet is no longer outbound. Its
+    arrival job, should it still fire, finds the fleet returning and does nothing. Schedules
+    fleet:return after the commit.
+    """
+    with transaction.atomic():
+        fleets = Fleet.objects.select_for_update(no_key=True).filter(pk=fleet_id)
+        fleet = (fleets.filter(owner=player) if player else fleets).first()
+        if fleet is None:
+            raise NotFound("no such fleet of yours", {"fleet": "not found"})
+        if fleet.status != Fleet.Status.OUTBOUND:
+            raise Conflict(f"only an outbound fleet can be recalled; this one is {fleet.status}")
+        turn = min(timezone.now(), fleet.arrive_at)
+        fleet.arrive_at = turn
+        fleet.return_at = turn + (turn - fleet.depart_at)
+        fleet.status = Fleet.Status.RETURNING
+        fleet.save(update_fields=["arrive_at", "return_at", "status"])
+        jobs.schedule_return(fleet)
+    return fleet

@@ -184,3 +184,31 @@ def test_two_real_workers_bring_every_fleet_home(make_player, redis_conn, proces
     assert set(Fleet.objects.values_list("status", flat=True)) <= {"completed", "destroyed"}, processes.logs()
     assert Report.objects.filter(at__gte=start - timezone.timedelta(hours=1)).count() == 20
     assert fleet_totals() == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_recalled_fleet_comes_home_without_arriving(make_player, redis_conn, api_client, settings):
+    settings.GAME_SPEED = 1  # a real flight, so the recall happens mid-way
+    alice = make_player("alice", **NO_PRODUCTION)
+    bob = make_player("bob", **NO_PRODUCTION)
+    before = fleet_totals()
+    fleet = fleet_dispatch(
+        player=alice.player,
+        origin_id=alice.home.pk,
+        target_id=bob.home.pk,
+        mission="transport",
+        ships={"small_cargo": 2},
+        cargo={"metal": 500},
+    )
+    response = api_client(alice).post(f"/api/fleets/{fleet.pk}/recall", {})
+    assert response.status_code == 200, response.content
+    assert response.json()["status"] == "returning"
+    assert api_client(alice).post(f"/api/fleets/{fleet.pk}/recall", {}).status_code == 409
+    assert api_client(bob).post(f"/api/fleets/{fleet.pk}/recall", {}).status_code == 404
+
+    assert jobs.fleet_arrival(fleet.pk) is False  # the stale arrival changes nothing
+    assert jobs.fleet_return(fleet.pk) is True
+    fleet.refresh_from_db()
+    assert fleet.status == "completed" and fleet.report is None and fleet.cargo["metal"] == 500
+    assert fleet_totals() == before
+    assert Planet.objects.get(pk=alice.home.pk).small_cargo == alice.home.small_cargo
