@@ -69,8 +69,9 @@ class GameWorker(SimpleWorker):
         self._promoter.start()
 
     def _promote_forever(self) -> None:
-        # A connection of its own: it blocks on the wake-up list between due times.
-        connection = queue.get_connection().client()
+        # Pooled, not a dedicated .client(): with Sentinel, redis-py's single-connection client
+        # keeps reconnecting to the dead primary after a failover, while the pool follows it.
+        connection = queue.get_connection()
         while not self._stop_liveness.is_set():
             try:
                 promoted, next_due = queue.promote_due(connection)
