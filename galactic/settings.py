@@ -91,11 +91,27 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Redis and the queue --------------------------------------------------------------------------
 
 
-def redis_config() -> dict:
-    """django-rq connection settings from REDIS_URL, or the older REDIS_HOST/PORT/PASSWORD/DB form.
+REDIS_CLIENT_KWARGS = {
+    # Fail fast when Redis is down (the health check and the API must answer, not hang).
+    "socket_connect_timeout": 3,
+    "socket_keepalive": True,
+    "health_check_interval": 30,
+}
 
-    The URL is split into parts so that the socket options below apply to both forms.
+
+def redis_config() -> dict:
+    """django-rq connection settings, from the first of these that is set:
+
+    - REDIS_SENTINELS ("host:port,host:port") with REDIS_SENTINEL_MASTER: Sentinel finds the
+      primary, and clients follow a failover;
+    - REDIS_URL;
+    - the older REDIS_HOST/PORT/PASSWORD/DB form.
+
+    The URL is split into parts so that the socket options apply to every form.
     """
+    sentinels = env.list("REDIS_SENTINELS", default=[])
+    if sentinels:
+        return sentinel_config(sentinels)
     url = env.str("REDIS_URL", default="")
     if url or not env.str("REDIS_HOST", default=""):
         parts = urlsplit(url or "redis://localhost:6379/0")
@@ -118,13 +134,30 @@ def redis_config() -> dict:
             "DB": env.int("REDIS_DB", default=0),
             "PASSWORD": env.str("REDIS_PASSWORD", default="") or None,
         }
-    config["REDIS_CLIENT_KWARGS"] = {
-        # Fail fast when Redis is down (the health check and the API must answer, not hang).
-        "socket_connect_timeout": 3,
-        "socket_keepalive": True,
-        "health_check_interval": 30,
-    }
+    config["REDIS_CLIENT_KWARGS"] = REDIS_CLIENT_KWARGS
     return config
+
+
+def sentinel_config(sentinels: list[str]) -> dict:
+    master = env.str("REDIS_SENTINEL_MASTER", default="")
+    if not master:
+        raise ImproperlyConfigured("REDIS_SENTINELS is set: REDIS_SENTINEL_MASTER must name the primary")
+    hosts = []
+    for entry in sentinels:
+        host, _, port = entry.rpartition(":")
+        if not host or not port.isdigit():
+            raise ImproperlyConfigured(f"REDIS_SENTINELS entries are host:port, not {entry!r}")
+        hosts.append((host, int(port)))
+    return {
+        "SENTINELS": hosts,
+        "MASTER_NAME": master,
+        "DB": env.int("REDIS_DB", default=0),
+        "PASSWORD": env.str("REDIS_PASSWORD", default="") or None,
+        "SOCKET_TIMEOUT": None,
+        "CONNECTION_KWARGS": REDIS_CLIENT_KWARGS,
+        # the sentinels themselves: answer fast, so a dead one is skipped quickly
+        "SENTINEL_KWARGS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+    }
 
 
 GAME_QUEUE = "game_events"
@@ -165,7 +198,8 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/"
 
 if not DEBUG:
     SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=True)
@@ -188,6 +222,8 @@ GAME_EVENT_SOURCES: list[str] = [
     "fleets.selectors.pending_events",
     "combat.selectors.pending_events",
 ]
+# The admin's stuck-events page lists pending events overdue by more than this many seconds.
+STUCK_EVENT_SECONDS: int = env.int("STUCK_EVENT_SECONDS", default=60)
 
 # Periodic jobs run by `manage.py rqscheduler`: (fixed id, job path, interval in seconds).
 RECONCILE_INTERVAL: int = env.int("RECONCILE_INTERVAL", default=30)
