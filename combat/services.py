@@ -8,6 +8,7 @@ service and owns its own.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -170,16 +171,18 @@ def npc_respawn(*, npc_id: int) -> bool:
 NPC_POSITIONS = (2, 9, 14)  # home planets take even positions; NPC bases never collide with them
 
 
-def npc_seed(*, count: int) -> list[NpcBase]:
+def npc_seed(*, count: int, progress: Callable[[int, int], None] | None = None) -> list[NpcBase]:
     """Make sure `count` NPC bases exist, tiers 1, 2, 3 in turn, at fixed places from 1:1.
 
     Idempotent: running it again with the same count creates nothing. Returns the first `count`
-    bases (all of them if fewer could be placed: the universe is finite).
+    bases (all of them if fewer could be placed: the universe is finite). `progress(created, missing)`
+    is called after each base it creates.
     """
     if count < 0:
         raise ValueError("count must not be negative")
     with transaction.atomic():
         existing = NpcBase.objects.count()
+        missing, created = max(0, count - existing), 0
         places = ((g, s, p) for g in range(1, 10) for s in range(1, 500) for p in NPC_POSITIONS)
         taken = set(Planet.objects.values_list("galaxy", "system", "position"))
         for galaxy, system, position in places:
@@ -189,6 +192,9 @@ def npc_seed(*, count: int) -> list[NpcBase]:
                 continue
             _npc_create(galaxy, system, position, tier=existing % 3 + 1)
             existing += 1
+            created += 1
+            if progress:
+                progress(created, missing)
     return list(NpcBase.objects.select_related("planet").order_by("pk")[:count])
 
 

@@ -236,3 +236,11 @@ def fleet_recall(*, fleet_id: int, player: Player | None = None) -> Fleet:
         fleet.save(update_fields=["arrive_at", "return_at", "status"])
         jobs.schedule_return(fleet)
     return fleet
+
+
+def fleet_recall_for_event(fleet_id: int) -> str:
+    """The operators' "send the fleet home" on a stuck fleet:arrival (galactic.stuck; registered in
+    fleets/admin.py): takes the job's arguments and calls fleet_recall(player=None). Raises NotFound
+    or Conflict as it does. Returns what happened, for the operator."""
+    fleet = fleet_recall(fleet_id=fleet_id, player=None)
+    return f"fleet {fleet.pk} sent home; it lands at {fleet.return_at:%Y-%m-%d %H:%M:%S} UTC"

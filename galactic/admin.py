@@ -1,20 +1,42 @@
-from django.contrib import admin
+"""Players and planets in the admin: read-only (galactic.admin_site.ReadOnlyModelAdmin)."""
 
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
+
+from galactic.admin_site import ReadOnlyModelAdmin
 from galactic.models import Planet, Player
 
 
 @admin.register(Player)
-class PlayerAdmin(admin.ModelAdmin):
-    list_display = ["user", "weapons", "shielding", "armour", "espionage"]
-    search_fields = ["user__username"]
-    exclude = ["token_hash"]  # a hash is of no use to read, and must not be edited by hand
+class PlayerAdmin(ReadOnlyModelAdmin):
+    list_display = ["id", "user", "joined", "planet_count", "weapons", "shielding", "armour", "espionage"]
+    list_filter = ["user__is_active", "user__date_joined"]
+    search_fields = ["=id", "user__username"]
+    list_select_related = ["user"]
+    exclude = ["token_hash"]  # a hash is of no use to read
+    ordering = ["-id"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Player]:
+        return super().get_queryset(request).annotate(planet_count=Count("planets"))
+
+    @admin.display(description="joined", ordering="user__date_joined")
+    def joined(self, player: Player) -> object:
+        return player.user.date_joined
+
+    @admin.display(description="planets", ordering="planet_count")
+    def planet_count(self, player: Player) -> int:
+        return player.planet_count
 
 
 @admin.register(Planet)
-class PlanetAdmin(admin.ModelAdmin):
-    list_display = ["name", "coords_text", "owner", "metal", "crystal", "deuterium", "resources_at"]
+class PlanetAdmin(ReadOnlyModelAdmin):
+    list_display = ["id", "name", "coords_text", "owner", "metal", "crystal", "deuterium", "resources_at"]
+    # no owner: an NPC base (combat's admin lists them with their tier and state) or a free place
     list_filter = ["galaxy", ("owner", admin.EmptyFieldListFilter)]
-    search_fields = ["name", "owner__user__username"]
+    search_fields = ["=id", "name", "owner__user__username"]
     list_select_related = ["owner__user"]
     ordering = ["galaxy", "system", "position"]
 

@@ -1,18 +1,26 @@
-"""The admin site, with the game_events queue figures on its index page."""
+"""The admin site, with the game_events queue figures on its index page and the stuck-events page."""
 
 from __future__ import annotations
 
-from django.contrib import admin
-from django.http import HttpRequest
+from django.contrib import admin, messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, URLResolver, path
 from redis.exceptions import RedisError
 
-from galactic import metrics, queue
+from galactic import metrics, queue, stuck
 
 
 class GameAdminSite(admin.AdminSite):
     site_header = "Galactic Conquest"
     site_title = "Galactic Conquest admin"
     index_template = "admin/game_index.html"
+
+    def get_urls(self) -> list[URLPattern | URLResolver]:
+        # admin_view: staff only (others go to the login page), CSRF-protected, never cached
+        own = [path("stuck-events/", self.admin_view(self.stuck_events_view), name="stuck_events")]
+        return own + super().get_urls()
 
     def index(self, request: HttpRequest, extra_context: dict | None = None):
         try:
@@ -30,6 +38,32 @@ class GameAdminSite(admin.AdminSite):
             figures, error = None, f"Redis does not answer: {exc.__class__.__name__}"
         context = {"queue_name": queue.QUEUE_NAME, "queue_figures": figures, "queue_error": error}
         return super().index(request, {**context, **(extra_context or {})})
+
+    def stuck_events_view(self, request: HttpRequest) -> HttpResponse:
+        """GET: the pending events overdue by more than STUCK_EVENT_SECONDS. POST: one action on one
+        of them (galactic.stuck.act), then back here with what happened as a message."""
+        if request.method == "POST":
+            outcome = stuck.act(
+                request.POST.get("action", ""), request.POST.get("job_id", ""), by=request.user.get_username()
+            )
+            messages.add_message(request, outcome.level, outcome.text)
+            return redirect("admin:stuck_events")
+        context = {**self.each_context(request), "title": "Stuck events", "stuck": stuck.stuck_events()}
+        return TemplateResponse(request, "admin/stuck_events.html", context)
+
+
+class ReadOnlyModelAdmin(admin.ModelAdmin):
+    """For game models: only services change game state (an edited or deleted row would break the
+    invariants the jobs rely on), so the admin shows them and offers actions that call services."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
 
 
 def _ms(value: float | None) -> str:

@@ -1,24 +1,17 @@
-"""Probe missions and notices in the Django admin: read-only, since only services change game state
-(an edited mission would break the invariants probe:update relies on)."""
+"""Probe missions and notices in the Django admin: read-only (galactic.admin_site.ReadOnlyModelAdmin),
+since only services change game state (an edited mission would break the invariants probe:update
+relies on)."""
 
 from __future__ import annotations
 
 from django.contrib import admin
-from django.http import HttpRequest
 
+from galactic.admin_site import ReadOnlyModelAdmin
 from probes.models import Notice, ProbeMission
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-
 @admin.register(ProbeMission)
-class ProbeMissionAdmin(ReadOnlyAdmin):
+class ProbeMissionAdmin(ReadOnlyModelAdmin):
     list_display = (
         "id",
         "owner",
@@ -41,9 +34,9 @@ class ProbeMissionAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Notice)
-class NoticeAdmin(ReadOnlyAdmin):
+class NoticeAdmin(ReadOnlyModelAdmin):
     list_display = ("id", "player", "at", "chance", "probe_mission", "text")
-    list_filter = ("chance",)
+    list_filter = ("chance", "at")
     search_fields = ("player__user__username", "text", "=probe_mission__id")
     list_select_related = ("player__user", "probe_mission")
     raw_id_fields = ("player", "probe_mission")
