@@ -20,6 +20,16 @@ if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && [ -d /var/lib/redis 
 fi
 ensure_redis 6379
 
+# The browser test (tests/web) drives Debian's chromium through chromium-driver. It skips itself
+# where they are missing, except in CI (CI=true), where it must run: install them there.
+case "${CI:-}" in "" | 0 | false) in_ci=false ;; *) in_ci=true ;; esac
+if [ "$in_ci" = true ] && { [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; } \
+  && command -v apt-get >/dev/null; then
+  echo "==> installing chromium and chromium-driver (browser test)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+
 echo "==> ruff"
 "$PY" -m ruff check .
 echo "==> pytest"

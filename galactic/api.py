@@ -6,11 +6,15 @@ Mission apps add their routers in galactic/urls.py. Every refusal answers
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import wraps
 
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
+from django.urls import re_path
 from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
 from ninja import NinjaAPI, Path, Router, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
@@ -71,7 +75,43 @@ class ObjectParser(Parser):
         return data
 
 
-api = NinjaAPI(
+class GameAPI(NinjaAPI):
+    """The API, whose every answer under /api/ is JSON: also a path that names no endpoint (404)
+    and a method the endpoint does not take (405), which django-ninja answers in HTML or plain
+    text."""
+
+    @property
+    def urls(self) -> tuple[list, str, str]:
+        patterns, app_name, namespace = super().urls
+        for pattern in patterns:
+            pattern.callback = _json_refusals(pattern.callback)
+        return [*patterns, re_path(r"", _no_such_endpoint)], app_name, namespace
+
+
+def _json_refusals(view: Callable) -> Callable:
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        try:
+            response = view(request, *args, **kwargs)
+        except Http404:  # django-ninja's root view (/api/)
+            return _no_such_endpoint(request)
+        if response.status_code == 405 and "json" not in response.get("Content-Type", ""):
+            allowed = response["Allow"]
+            response = error_response(
+                request, 405, "method_not_allowed", f"{request.method} is not allowed here; use {allowed}"
+            )
+            response["Allow"] = allowed
+        return response
+
+    return wrapper
+
+
+@csrf_exempt
+def _no_such_endpoint(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+    return error_response(request, 404, "not_found", "no such API endpoint (see /api/docs)")
+
+
+api = GameAPI(
     parser=ObjectParser(),
     title="Galactic Conquest",
     version="1",
@@ -161,6 +201,12 @@ class PlanetOut(Schema):
     defences: dict[str, int]
 
 
+class PlanetSummary(Schema):
+    id: int
+    name: str
+    coords: str
+
+
 class GalaxyPlanet(Schema):
     id: int
     coords: str
@@ -176,6 +222,13 @@ class GalaxyOut(Schema):
 
 
 router = Router(tags=["universe"])
+
+
+@router.get("/planets", response={200: list[PlanetSummary], **ERRORS})
+def planet_list(request: HttpRequest) -> list[dict]:
+    """Your planets (id, name, coords), oldest first: the home planet leads."""
+    planets = Planet.objects.filter(owner=request.auth).order_by("pk")
+    return [{"id": planet.pk, "name": planet.name, "coords": str(planet.coords)} for planet in planets]
 
 
 @router.get("/planets/{planet_id}", response={200: PlanetOut, **ERRORS})

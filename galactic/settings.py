@@ -12,6 +12,8 @@ from urllib.parse import unquote, urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -49,6 +51,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "galactic.middleware.DropMalformedSessionCookie",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -92,10 +95,13 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 
 REDIS_CLIENT_KWARGS = {
-    # Fail fast when Redis is down (the health check and the API must answer, not hang).
+    # Fail fast when Redis is down (the health check and the API must answer, not hang): redis-py
+    # 8 otherwise retries every failed call 10 times with backoff, ~45 s for a missing password.
+    # Workers, the scheduler and reconciliation have their own, slower retry loops.
     "socket_connect_timeout": 3,
     "socket_keepalive": True,
     "health_check_interval": 30,
+    "retry": Retry(ExponentialBackoff(cap=0.25, base=0.05), retries=2),
 }
 
 
@@ -206,6 +212,10 @@ if not DEBUG:
     CSRF_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=True)
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+    # Both widen what HSTS commits the domain to (every subdomain; browsers' built-in list), so
+    # they are the operator's explicit choice. `check --deploy` warns while they are off.
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 LOGGING = {

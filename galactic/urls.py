@@ -3,6 +3,7 @@ from django.urls import include, path
 
 from combat.api import router as reports_router
 from fleets.api import router as fleets_router
+from galactic import web
 from galactic.api import api
 from galactic.api import router as universe_router
 from galactic.monitoring import health, metrics_view
@@ -19,4 +20,7 @@ urlpatterns = [
     path("api/", api.urls),
     path("admin/", admin.site.urls),
     path("django-rq/", include("django_rq.urls")),
+    path("login/", web.login, name="login"),
+    path("logout/", web.logout, name="logout"),
+    path("", web.game, name="game"),
 ]

@@ -37,26 +37,31 @@ def sentinel_cluster(tmp_path):
     if not shutil.which("redis-server"):
         pytest.skip("redis-server is not installed")
     primary_port, replica_port, sentinel_port = free_port(), free_port(), free_port()
-    procs = {"primary": start_redis(tmp_path, "--port", str(primary_port))}
-    wait_for(lambda: _ping(primary_port), timeout=10)
-    procs["replica"] = start_redis(
-        tmp_path, "--port", str(replica_port), "--replicaof", "127.0.0.1", str(primary_port)
-    )
-    wait_for(lambda: _ping(replica_port) and _replicating(replica_port), timeout=15)
-    conf = tmp_path / "sentinel.conf"
-    conf.write_text(
-        f"port {sentinel_port}\nbind 127.0.0.1\ndir {tmp_path}\n"
-        f"sentinel monitor {MASTER} 127.0.0.1 {primary_port} 1\n"
-        f"sentinel down-after-milliseconds {MASTER} 1000\n"
-        f"sentinel failover-timeout {MASTER} 5000\n"
-    )
-    procs["sentinel"] = subprocess.Popen(["redis-server", str(conf), "--sentinel"], stdout=subprocess.DEVNULL)
-    wait_for(lambda: _ping(sentinel_port), timeout=10)
-    yield {"procs": procs, "primary": primary_port, "replica": replica_port, "sentinel": sentinel_port}
-    for proc in procs.values():
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(timeout=10)
+    procs: dict[str, subprocess.Popen] = {}
+    try:
+        procs["primary"] = start_redis(tmp_path, "--port", str(primary_port))
+        wait_for(lambda: _ping(primary_port), timeout=10)
+        procs["replica"] = start_redis(
+            tmp_path, "--port", str(replica_port), "--replicaof", "127.0.0.1", str(primary_port)
+        )
+        wait_for(lambda: _ping(replica_port) and _replicating(replica_port), timeout=15)
+        conf = tmp_path / "sentinel.conf"
+        conf.write_text(
+            f"port {sentinel_port}\nbind 127.0.0.1\ndir {tmp_path}\n"
+            f"sentinel monitor {MASTER} 127.0.0.1 {primary_port} 1\n"
+            f"sentinel down-after-milliseconds {MASTER} 1000\n"
+            f"sentinel failover-timeout {MASTER} 5000\n"
+        )
+        procs["sentinel"] = subprocess.Popen(
+            ["redis-server", str(conf), "--sentinel"], stdout=subprocess.DEVNULL
+        )
+        wait_for(lambda: _ping(sentinel_port), timeout=10)
+        yield {"procs": procs, "primary": primary_port, "replica": replica_port, "sentinel": sentinel_port}
+    finally:  # also when setting up failed half-way: no server outlives the test
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=10)
 
 
 def _ping(port: int) -> bool:
