@@ -95,16 +95,30 @@ INTERMEDIATE_GRACE = 10  # seconds a dequeued job may sit before a worker starts
 
 
 def liveness_key(worker_name: str) -> str:
-    return f"gc:alive:{worker_name}"
+    return f"gc:alive:{worker_name}"  # the Lua below builds the same name
 
 
-# KEYS: started registry, job hash, queue list, liveness key of the job's worker.
-# ARGV: registry member ("<job id>:<execution id>"), job id.
+# KEYS: started registry, job hash, queue list, execution hash. ARGV: registry member
+# ("<job id>:<execution id>"), job id. The worker's name is read here, not before: RQ registers
+# the execution (with the worker's name) one round trip before it writes it to the job hash, and a
+# name read in that gap would look like nobody's. The worker's keys are derived from its name
+# (fine on a standalone Redis or Sentinel; not Redis Cluster, which RQ does not support either).
 _REQUEUE_ABANDONED_SCRIPT = """
 if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
-if redis.call('EXISTS', KEYS[4]) == 1 then return 0 end
+local worker = redis.call('HGET', KEYS[4], 'worker_name')
+if not worker or worker == '' then worker = redis.call('HGET', KEYS[2], 'worker_name') end
+if not worker or worker == '' then return 0 end
+local record = 'rq:worker:' .. worker
+local alive
+if redis.call('HGET', record, 'liveness') then
+    alive = redis.call('EXISTS', 'gc:alive:' .. worker) == 1
+else
+    alive = redis.call('EXISTS', record) == 1
+end
+if alive then return 0 end
 redis.call('ZREM', KEYS[1], ARGV[1])
-if redis.call('HGET', KEYS[2], 'status') ~= 'started' then return 0 end
+local status = redis.call('HGET', KEYS[2], 'status')
+if status ~= 'started' and status ~= 'queued' then return 0 end
 redis.call('HSET', KEYS[2], 'status', 'queued')
 redis.call('HDEL', KEYS[2], 'worker_name')
 redis.call('RPUSH', KEYS[3], ARGV[2])
@@ -224,14 +238,9 @@ def recover_abandoned() -> int:
     for member in connection.zrange(queue.started_job_registry.key, 0, -1):
         member = member.decode()
         job_id = member.split(":", 1)[0]
-        worker = connection.hget(Job.key_for(job_id), "worker_name")
-        worker_name = worker.decode() if worker else ""
-        alive_key = liveness_key(worker_name)
-        if worker_name and not connection.hget(f"rq:worker:{worker_name}", "liveness"):
-            alive_key = f"rq:worker:{worker_name}"  # not ours: RQ's own key tells whether it lives
-        keys = [queue.started_job_registry.key, Job.key_for(job_id), queue.key, alive_key]
+        keys = [queue.started_job_registry.key, Job.key_for(job_id), queue.key, f"rq:execution:{member}"]
         if _script(connection, _REQUEUE_ABANDONED_SCRIPT)(keys=keys, args=[member, job_id]):
-            logger.warning("requeued %s: its worker %s died mid-job", job_id, worker_name or "?")
+            logger.warning("requeued %s: its worker died mid-job", job_id)
             recovered += 1
     recovered += _recover_stranded(queue)
     return recovered

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import signal
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from rq.job import Job
 
 from galactic import queue
 from tests.conftest import wait_for
@@ -51,3 +52,31 @@ def test_live_workers_jobs_are_never_taken_away(redis_conn, processes):
     wait_for(lambda: runs("steady:done"), timeout=30)
     assert queue.recover_abandoned() == 0
     assert len(runs("steady")) == 1
+
+
+def _job_in_the_start_gap(redis_conn, worker: str) -> str:
+    """A job as RQ leaves it for one round trip: its execution registered under the worker's
+    name, the job hash not yet marked started nor given the worker's name."""
+    queue.put("tests.jobs.record", job_id="in-gap", at=datetime.now(UTC) + timedelta(hours=1))
+    member = "in-gap:exec1"
+    q = queue.get_queue()
+    redis_conn.zrem(q.scheduled_job_registry.key, "in-gap")
+    redis_conn.hset(Job.key_for("in-gap"), "status", "queued")  # dequeued, not yet started
+    redis_conn.zadd(q.started_job_registry.key, {member: time.time() + 60})
+    redis_conn.hset(f"rq:execution:{member}", "worker_name", worker)
+    redis_conn.hset(f"rq:worker:{worker}", "liveness", "1")
+    return member
+
+
+def test_a_job_between_registration_and_start_is_not_taken_from_a_live_worker(redis_conn):
+    _job_in_the_start_gap(redis_conn, "busy-worker")
+    redis_conn.set(queue.liveness_key("busy-worker"), 1, ex=10)
+    assert queue.recover_abandoned() == 0
+    assert queue.get_queue().count == 0
+
+
+def test_a_job_whose_worker_died_in_that_gap_is_handed_back(redis_conn):
+    _job_in_the_start_gap(redis_conn, "dead-worker")  # no liveness key: the worker is gone
+    assert queue.recover_abandoned() == 1
+    assert queue.get_queue().job_ids == ["in-gap"]
+    assert queue.recover_abandoned() == 0  # once
