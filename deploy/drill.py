@@ -11,6 +11,7 @@ fleet to land, audits the database, and prints a table (or JSON with --json).
 
 Faults (--faults, comma separated, default all):
   redis-stop  stop Redis for 10 s while fleets are being dispatched (it comes back empty)
+              (fault times and this outage scale with --time-scale)
   sigkill     SIGKILL a worker in the middle of a job, three times
   flushall    FLUSHALL Redis mid-run
   pg-restart  restart PostgreSQL mid-run (--pg-restart-cmd; by default the local cluster, which
@@ -64,6 +65,7 @@ class Drill:
     pg_restart_cmd: str | None
     timeout: float
     dispatch_seconds: float = 12
+    time_scale: float = 1.0  # fault times and the Redis outage, for a shorter drill at a higher GAME_SPEED
     log_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="drill-")))
     redis_port: int = field(default_factory=free_port)
     web_port: int = field(default_factory=free_port)
@@ -347,7 +349,7 @@ class Drill:
         self.redis_down = True
         proc.send_signal(signal.SIGTERM)
         proc.wait()
-        time.sleep(10)
+        time.sleep(10 * self.time_scale)
         self.start_redis()
         self.redis_down = False
         self.figures["redis_stop_recovery_s"] = self.wait_until(self.all_pending_back_in_redis)
@@ -406,7 +408,7 @@ class Drill:
         plan += [("pg-restart", 38)] if "pg-restart" in self.faults and self.pg_restart_cmd else []
         start = time.monotonic()
         for fault, at in plan:
-            time.sleep(max(0.0, at - (time.monotonic() - start)))
+            time.sleep(max(0.0, at * self.time_scale - (time.monotonic() - start)))
             getattr(self, "fault_" + fault.replace("-", "_"))()
 
     # --- audit -----------------------------------------------------------------------------------
@@ -513,6 +515,12 @@ def main() -> int:
     )
     parser.add_argument("--game-speed", type=int, default=500)
     parser.add_argument("--dispatch-seconds", type=float, default=12)
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        help="scale the fault times and the Redis outage (0.5 with twice the game speed)",
+    )
     parser.add_argument("--timeout", type=float, default=240, help="seconds to wait for every fleet to land")
     parser.add_argument("--pg-restart-cmd", default=default_pg_restart())
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")

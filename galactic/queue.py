@@ -31,6 +31,8 @@ from rq.job import Job, JobStatus
 from rq.utils import utcformat
 from rq.worker_registration import WORKERS_BY_QUEUE_KEY
 
+from galactic import metrics
+
 logger = logging.getLogger(__name__)
 
 QUEUE_NAME: str = settings.GAME_QUEUE
@@ -304,8 +306,8 @@ class QueueStats:
 
 
 def get_queue_stats() -> QueueStats:
-    """Counts for game_events: waiting, active (started), delayed (scheduled), completed (within the
-    result TTL), failed, and live workers (a dead worker's key expires with its heartbeat)."""
+    """Counts for game_events: waiting, active (started), delayed (scheduled), completed (events
+    the workers finished, as counted in galactic.metrics), failed, and live workers."""
     queue = get_queue()
     pipe = queue.connection.pipeline(transaction=False)
     pipe.llen(queue.key)
@@ -316,7 +318,10 @@ def get_queue_stats() -> QueueStats:
         queue.failed_job_registry,
     ):
         pipe.zcard(registry.key)
-    waiting, active, delayed, completed, failed = pipe.execute()
+    pipe.hgetall(metrics.TOTALS)
+    waiting, active, delayed, kept_finished, failed, totals = pipe.execute()
+    # finished jobs are not kept by default (GAME_EVENT_RESULT_TTL=0): the workers count them
+    completed = sum(int(v) for k, v in totals.items() if k.startswith(b"processed:")) or kept_finished
     return QueueStats(waiting, active, delayed, completed, failed, live_workers(queue))
 
 

@@ -179,8 +179,9 @@ RQ_SHOW_ADMIN_LINK = True
 GAME_EVENT_RETRY_DELAYS: list[int] = [
     int(x) for x in env.list("GAME_EVENT_RETRY_DELAYS", default=["5", "30", "120"])
 ]
-# How long a finished event stays visible (the `completed` figure counts this window).
-GAME_EVENT_RESULT_TTL: int = env.int("GAME_EVENT_RESULT_TTL", default=600)
+# Seconds a finished event's job (and RQ's result stream, ~5 KB) stays in Redis. 0 by default: the
+# database holds the outcome, and `completed` comes from the workers' counters (galactic.metrics).
+GAME_EVENT_RESULT_TTL: int = env.int("GAME_EVENT_RESULT_TTL", default=0)
 
 # Prometheus scrapes GET /metrics with `Authorization: Bearer <METRICS_TOKEN>` (staff may browse it).
 METRICS_TOKEN: str = env.str("METRICS_TOKEN", default="")

@@ -26,6 +26,7 @@ NO_SHIPS = dict.fromkeys(SHIPS, 0)
 @pytest.fixture(autouse=True)
 def fast_universe(settings):
     settings.GAME_SPEED = 100_000  # flights of 0 s: every mission is due at once
+    settings.GAME_EVENT_RESULT_TTL = 600  # keep finished runs, to read their results back
 
 
 def probes_everywhere() -> int:

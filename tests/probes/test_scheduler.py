@@ -77,7 +77,8 @@ def finished_runs(conn: Redis) -> list[str]:
 
 
 def test_probe_update_runs_every_interval(redis_conn, processes):
-    env = process_env(PROBE_UPDATE_INTERVAL="2", RECONCILE_INTERVAL="3600")
+    # finished runs kept for a while, so that their ids (their due times) can be read back
+    env = process_env(PROBE_UPDATE_INTERVAL="2", RECONCILE_INTERVAL="3600", GAME_EVENT_RESULT_TTL="600")
     processes.worker("--with-scheduler", env=env)
     clock = scheduler(processes, env=env)
     wait_for(lambda: registrations(redis_conn))

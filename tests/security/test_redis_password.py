@@ -121,6 +121,8 @@ def test_a_worker_runs_jobs_on_a_redis_with_a_password(client, processes, locked
         name = f"locked-{form}"
         queue.put("tests.jobs.record", job_id=name, at=timezone.now(), args=(name,))
         wait_for(lambda: jobs.runs(name), timeout=30)
+        # workers flush their counters every couple of seconds
+        wait_for(lambda: queue.get_queue_stats().completed == 1, timeout=10)
 
         response = client.get("/health")
     body = response.json()
