@@ -7,8 +7,7 @@ and keeps RQ's semantics: retries, the failed registry, heartbeats, warm shutdow
 Three additions:
 
 - Database hygiene: a job that shares the process with the next one must not hand it a broken or
-  stale connection, so connections are checked before and after every job, as Django does per
-  request.
+  stale connection, so connections are checked before every job, as Django does per request.
 - Crash recovery within seconds: a background thread keeps this worker's liveness key fresh and
   hands the jobs of dead workers back to the queue (galactic.queue.recover_abandoned). A
   SIGKILLed worker's job runs again on another worker LIVENESS_TTL to 2 x LIVENESS_TTL seconds
@@ -26,6 +25,7 @@ import logging
 import threading
 import time
 
+from django.conf import settings
 from django.db import close_old_connections
 from redis.exceptions import RedisError
 from rq import worker_registration
@@ -46,6 +46,10 @@ class GameWorker(SimpleWorker):
 
     def bootstrap(self, *args, **kwargs) -> None:
         super().bootstrap(*args, **kwargs)
+        # RQ's own three INFO lines per job are noise next to our one line per event (and cost
+        # time at thousands of events a second): RQ_LOG_LEVEL, unless started with -v 2 (DEBUG).
+        if self.log.getEffectiveLevel() > logging.DEBUG:
+            self.log.setLevel(settings.RQ_LOG_LEVEL)
         # alive before the first job can start, so no other worker mistakes it for a dead one
         self.connection.set(queue.liveness_key(self.name), 1, ex=queue.LIVENESS_TTL)
         self._stop_liveness = threading.Event()
@@ -111,7 +115,7 @@ class GameWorker(SimpleWorker):
             pipe.execute()
 
     def perform_job(self, job: Job, queue: Queue) -> bool:
-        close_old_connections()
+        close_old_connections()  # drops a connection that broke or aged in the previous job
         started = time.time()
         lateness = _lateness(job, started)  # before RQ counts down the retries of a failure
         ok = False
@@ -119,7 +123,6 @@ class GameWorker(SimpleWorker):
             ok = super().perform_job(job, queue)
             return ok
         finally:
-            close_old_connections()
             duration = time.time() - started
             metrics.record(job.id, ok=ok, lateness=lateness, duration=duration)
             events_log.info(
