@@ -186,6 +186,9 @@ class Stack:
             DATABASE_URL=f"{POSTGRES.rstrip('/')}/{self.database}",
             REDIS_URL=self.redis_url,
             GAME_SPEED="1",
+            # Finished jobs kept, so that their timings can be read back from the job hashes, as
+            # stock RQ keeps its results (500 s by default) in the baselines: like for like.
+            GAME_EVENT_RESULT_TTL="600",
             LOG_LEVEL="WARNING",
             PYTHONUNBUFFERED="1",
             PYTHONPATH=str(REPO),
