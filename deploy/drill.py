@@ -542,6 +542,7 @@ def main() -> int:
         pg_restart_cmd=args.pg_restart_cmd,
         timeout=args.timeout,
         dispatch_seconds=args.dispatch_seconds,
+        time_scale=args.time_scale,
     )
     result = drill.run()
     result["faults"] = list(faults)
