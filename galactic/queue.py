@@ -10,8 +10,10 @@ arguments, on the RQ queue `game_events`, and gives the CONTRACT's guarantees:
   overwrites instead, and its `unique=True` only rejects any existing hash, so the check and the
   write are one Lua script.
 - Due times are kept to the millisecond (RQ truncates to the second, which fires up to 0.9 s early);
-  a job that is already due goes straight to the queue.
+  a job that is already due goes straight to the queue, the others are moved there on time by
+  the workers' promoter threads (`promote_due`, see galactic.worker).
 - Retries with growing delays, then the failed registry.
+- The jobs of a dead worker go back to the queue within seconds (`recover_abandoned`).
 """
 
 from __future__ import annotations
@@ -36,6 +38,17 @@ from galactic import metrics
 logger = logging.getLogger(__name__)
 
 QUEUE_NAME: str = settings.GAME_QUEUE
+
+WAKE_KEY = "gc:scheduler:wake"  # promoters block on it; put() pushes when a job is due sooner
+PROMOTE_BATCH = 500
+
+# A job whose worker died must run again soon (CONTRACT: within 30 s of a SIGKILL), not after
+# RQ's own timeouts (the worker key lives job timeout + 60 s, registries are cleaned every 10 min).
+# So every GameWorker keeps a short-lived liveness key fresh from a background thread, and any
+# process may hand the started jobs of a worker whose key expired back to the queue.
+LIVENESS_TTL = 6  # seconds; the worker refreshes its key every LIVENESS_TTL / 3
+INTERMEDIATE_GRACE = 10  # seconds a dequeued job may sit before a worker starts it
+
 
 # KEYS: job hash, queue list, scheduled registry, failed registry, finished registry, set of queues,
 # wake-up list of the promoters. ARGV: job id, due timestamp (float seconds), now, queue key, then
@@ -85,17 +98,6 @@ return {#due, first[2] or false}
 """
 
 
-_connections: dict[str, Redis] = {}
-
-
-# A job whose worker died must run again soon (CONTRACT: within 30 s of a SIGKILL), not after
-# RQ's own timeouts (the worker key lives job timeout + 60 s, registries are cleaned every 10 min).
-# So every GameWorker keeps a short-lived liveness key fresh from a background thread, and any
-# process may hand the started jobs of a worker whose key expired back to the queue.
-LIVENESS_TTL = 6  # seconds; the worker refreshes its key every LIVENESS_TTL / 3
-INTERMEDIATE_GRACE = 10  # seconds a dequeued job may sit before a worker starts it
-
-
 def liveness_key(worker_name: str) -> str:
     return f"gc:alive:{worker_name}"  # the Lua below builds the same name
 
@@ -134,6 +136,9 @@ if redis.call('HGET', KEYS[2], 'status') ~= 'queued' then return 0 end
 redis.call('RPUSH', KEYS[3], ARGV[1])
 return 1
 """
+
+
+_connections: dict[str, Redis] = {}
 
 
 def get_connection() -> Redis:
@@ -204,10 +209,6 @@ def _script(connection: Redis, source: str) -> Script:
     if key not in _scripts:
         _scripts[key] = connection.register_script(source)
     return _scripts[key]
-
-
-WAKE_KEY = "gc:scheduler:wake"
-PROMOTE_BATCH = 500
 
 
 def promote_due(connection: Redis | None = None) -> tuple[int, float | None]:
