@@ -449,6 +449,12 @@ class Drill:
         )
         after = self.totals()
         expected_ships = before["player_ships"] - attacker_losses
+        from combat.models import NpcBase
+
+        # a battle report against an NPC with rounds > 0 and an attacker win is a defeat
+        defeats = Report.objects.filter(
+            kind="battle", defender__isnull=True, data__outcome="attacker"
+        ).exclude(data__rounds=0)
         return {
             "fleets": fleets.count(),
             "events_scheduled": fleets.count() + fleets.exclude(status="destroyed").count(),
@@ -456,6 +462,8 @@ class Drill:
             "lost": fleets.filter(status__in=("outbound", "returning")).count(),
             "duplicates": max(0, reports - arrived),
             "destroyed": destroyed,
+            "npc_defeats": defeats.count(),
+            "npc_respawned": defeats.count() - NpcBase.objects.filter(state="defeated").count(),
             "resources_before": {k: v for k, v in before.items() if k != "player_ships"},
             "resources_after": {k: v for k, v in after.items() if k != "player_ships"},
             "resources_conserved": all(before[k] == after[k] for k in ("metal", "crystal", "deuterium")),
