@@ -8,6 +8,12 @@ cd "$(dirname "$0")/.."
 . deploy/python.sh
 ensure_venv
 
+# Local development: a .env with DEBUG on, so that manage.py commands typed in another terminal
+# (create_player, seed_galaxy ...) work too. Never written over an existing .env.
+if [ ! -f .env ]; then
+  printf '# Written by `make run` for local development. Production sets its own environment.\nDEBUG=true\n' > .env
+  echo "==> wrote .env (DEBUG=true) for local development"
+fi
 export DEBUG="${DEBUG:-true}"
 export GAME_SPEED="${GAME_SPEED:-1}"
 if [ -z "${REDIS_URL:-}${REDIS_HOST:-}" ]; then ensure_redis 6379; fi
