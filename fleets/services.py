@@ -2,16 +2,13 @@
 
 Lock order, everywhere in the game: the fleet, then planets by primary key, then the NPC base.
 Rows are locked FOR NO KEY UPDATE: we never change a key, and a plain FOR UPDATE would also block
-the FOR KEY SHARE lock that inserting a fleet takes on both its planets, so two fleets dispatched
-A -> B and B -> A at once would deadlock.
+the FOR KEY SHARE lock that inserting a fleet takes on both its planets (galactic.services).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -20,8 +17,9 @@ from combat.models import NpcBase, Report
 from fleets import jobs
 from fleets.models import Fleet
 from galactic.errors import Conflict, Invalid, NotFound
-from galactic.flight import cargo_capacity, distance, fleet_speed, flight_seconds, fuel_cost
+from galactic.flight import cargo_capacity
 from galactic.models import Planet, Player
+from galactic.services import planet_launch
 from galactic.ships import RESOURCES, SHIPS
 
 MAX_AMOUNT = 10**12  # far beyond any real stock; refuses numbers that would overflow the columns
@@ -77,31 +75,27 @@ def fleet_dispatch(
         raise Invalid("you cannot attack your own planet", {"target": "is your own planet"})
 
     with transaction.atomic():
-        origin = Planet.objects.select_for_update(no_key=True).filter(pk=origin_id, owner=player).first()
-        if origin is None:
-            raise NotFound("no such planet of yours", {"origin": "not found"})
-        now = timezone.now()
-        origin.settle(now)
-        way = distance(origin.coords, target.coords)
-        fuel = fuel_cost(ships, way, speed)
-        _check_stock(origin, ships, cargo, fuel)
-        origin.add(ships, sign=-1)
-        origin.add(cargo, sign=-1)
-        origin.deuterium -= fuel
-        origin.save()
-        duration = timedelta(seconds=flight_seconds(way, fleet_speed(ships), speed, settings.GAME_SPEED))
+        launch = planet_launch(
+            player=player,
+            origin_id=origin_id,
+            target=target,
+            units=ships,
+            cargo=cargo,
+            speed=speed,
+            check=lambda origin, fuel: _check_stock(origin, ships, cargo, fuel),
+        )
         fleet = Fleet.objects.create(
             owner=player,
             mission=mission,
-            origin=origin,
+            origin=launch.origin,
             target=target,
             ships=ships,
             **cargo,
-            fuel=fuel,
+            fuel=launch.fuel,
             speed=speed,
-            depart_at=now,
-            arrive_at=now + duration,
-            return_at=now + 2 * duration,
+            depart_at=launch.depart_at,
+            arrive_at=launch.arrive_at,
+            return_at=launch.return_at,
         )
         jobs.schedule_arrival(fleet)
     return fleet

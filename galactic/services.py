@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from galactic.errors import NotFound
+from galactic.flight import distance, fleet_speed, flight_seconds, fuel_cost
 from galactic.models import Planet, Player, hash_token
 
 STARTING_STOCK = {"metal": 500_000, "crystal": 300_000, "deuterium": 200_000}
@@ -82,3 +87,46 @@ def planet_create_home(*, owner: Player) -> Planet:
                         **STARTING_DEFENCES,
                     )
     raise RuntimeError("the universe is full")
+
+
+@dataclass(frozen=True)
+class Launch:
+    origin: Planet
+    fuel: int
+    depart_at: datetime
+    arrive_at: datetime
+    return_at: datetime
+
+
+def planet_launch(
+    *,
+    player: Player,
+    origin_id: int,
+    target: Planet,
+    units: Mapping[str, int],
+    cargo: Mapping[str, int],
+    speed: int,
+    check: Callable[[Planet, int], None],
+) -> Launch:
+    """Take the units, their cargo and the round trip's fuel off the player's origin planet, and
+    time the flight: what every mission (fleet, probes) does at launch.
+
+    Runs in the caller's transaction, which then creates the mission. Locks the origin FOR NO KEY
+    UPDATE: a plain FOR UPDATE would block the FOR KEY SHARE lock that inserting the mission takes
+    on its planets, and two launches A -> B and B -> A would deadlock. Raises NotFound when the
+    origin is not the player's; `check(origin, fuel)` raises Conflict when the stock falls short.
+    """
+    origin = Planet.objects.select_for_update(no_key=True).filter(pk=origin_id, owner=player).first()
+    if origin is None:
+        raise NotFound("no such planet of yours", {"origin": "not found"})
+    now = timezone.now()
+    origin.settle(now)
+    way = distance(origin.coords, target.coords)
+    fuel = fuel_cost(units, way, speed)
+    check(origin, fuel)
+    origin.add(dict(units), sign=-1)
+    origin.add(dict(cargo), sign=-1)
+    origin.deuterium -= fuel
+    origin.save()
+    duration = timedelta(seconds=flight_seconds(way, fleet_speed(units), speed, settings.GAME_SPEED))
+    return Launch(origin, fuel, now, now + duration, now + 2 * duration)

@@ -13,19 +13,18 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
-from django.utils import timezone
 
 from combat.engine import Side, resolve_battle
 from combat.models import NpcBase, Report
 from combat.services import battle_seed
 from galactic.errors import Conflict, Invalid, NotFound
-from galactic.flight import SPEED_PERCENTS, distance, fleet_speed, flight_seconds, fuel_cost
+from galactic.flight import SPEED_PERCENTS
 from galactic.models import Planet, Player
+from galactic.services import planet_launch
 from galactic.ships import PROBE, TECHNOLOGIES
 from probes import espionage
 from probes.models import Notice, ProbeMission
@@ -69,29 +68,26 @@ def probe_dispatch(
     if target.owner_id == player.pk:
         raise Invalid("you cannot spy on your own planet", {"target": "is your own planet"})
     with transaction.atomic():
-        origin = Planet.objects.select_for_update().filter(pk=origin_id, owner=player).first()
-        if origin is None:
-            raise NotFound("no such planet of yours", {"origin": "not found"})
-        now = timezone.now()
-        origin.settle(now)
-        way = distance(origin.coords, target.coords)
-        fuel = fuel_cost({PROBE: count}, way, speed)
-        _check_stock(origin, count, fuel)
-        origin.add({PROBE: count, "deuterium": fuel}, sign=-1)
-        origin.save()
-        seconds = flight_seconds(way, fleet_speed({PROBE: count}), speed, settings.GAME_SPEED)
-        duration = timedelta(seconds=seconds)
+        launch = planet_launch(
+            player=player,
+            origin_id=origin_id,
+            target=target,
+            units={PROBE: count},
+            cargo={},
+            speed=speed,
+            check=lambda origin, fuel: _check_stock(origin, count, fuel),
+        )
         return ProbeMission.objects.create(
             owner=player,
-            origin=origin,
+            origin=launch.origin,
             target=target,
             count=count,
             launched=count,
-            fuel=fuel,
+            fuel=launch.fuel,
             speed=speed,
-            depart_at=now,
-            arrive_at=now + duration,
-            return_at=now + 2 * duration,
+            depart_at=launch.depart_at,
+            arrive_at=launch.arrive_at,
+            return_at=launch.return_at,
         )
 
 
@@ -160,7 +156,7 @@ def _advance_batch(now: datetime, batch_size: int) -> AdvanceCounts | None:
     """One batch in one transaction; None when nothing (unlocked) is due any more."""
     with transaction.atomic():
         missions = list(
-            ProbeMission.objects.select_for_update(skip_locked=True, of=("self",))
+            ProbeMission.objects.select_for_update(skip_locked=True, of=("self",), no_key=True)
             .select_related("owner", "origin")
             .filter(_due(now))
             .order_by("pk")[:batch_size]
@@ -188,7 +184,7 @@ def _event_time(mission: ProbeMission) -> tuple[datetime, int]:
 def _lock_planets(missions: list[ProbeMission]) -> dict[int, Planet]:
     ids = {m.target_id if m.status == Status.OUTBOUND else m.origin_id for m in missions}
     locked = (
-        Planet.objects.select_for_update(of=("self",))
+        Planet.objects.select_for_update(of=("self",), no_key=True)  # see galactic.services.planet_launch
         .select_related("owner", "npc")
         .filter(pk__in=ids)
         .order_by("pk")
