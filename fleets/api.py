@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Query, Router, Schema, Status
@@ -12,11 +10,9 @@ from pydantic import Field, StrictInt
 from combat.api import report_json
 from fleets import selectors, services
 from fleets.models import Fleet
-from galactic.api import ERRORS, Amounts, iso
+from galactic.api import ERRORS, Amounts, PlanetId, iso
 
 router = Router(tags=["fleets"])
-
-PlanetId = Annotated[StrictInt, Field(ge=1, le=2**63 - 1, description="a planet's id")]
 
 
 class FleetIn(Schema):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import wraps
+from typing import Annotated
 
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
@@ -19,7 +20,7 @@ from ninja import NinjaAPI, Path, Router, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 from ninja.security import APIKeyHeader, SessionAuth
-from pydantic import Field
+from pydantic import Field, StrictInt
 
 from galactic.errors import GameError
 from galactic.flight import GALAXIES, SYSTEMS
@@ -173,6 +174,9 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
         problem = str(exc.__cause__) if isinstance(exc.__cause__, NotAnObject) else "not valid JSON"
         return error_response(request, 400, "invalid", f"the request body is {problem}", {"body": problem})
     return error_response(request, status, HTTP_ERROR_CODES.get(status, "error"), str(exc))
+
+
+PlanetId = Annotated[StrictInt, Field(ge=1, le=2**63 - 1, description="a planet's id")]
 
 
 class ErrorOut(Schema):

@@ -13,18 +13,16 @@ from ninja import Query, Router, Schema, Status
 from pydantic import Field, StrictInt
 
 from combat.api import report_json
-from galactic.api import ERRORS, iso
+from galactic.api import ERRORS, PlanetId, iso
 from probes import selectors, services
 from probes.models import Notice, ProbeMission
 
 router = Router(tags=["probes"])
 
-ID = Field(..., ge=1, le=2**63 - 1)
-
 
 class ProbeIn(Schema):
-    origin: StrictInt = ID
-    target: StrictInt = ID
+    origin: PlanetId
+    target: PlanetId
     count: StrictInt = Field(..., description="espionage probes to send, 1 or more")
     speed: StrictInt = Field(100, description="10 to 100, in steps of 10")
 
