@@ -81,6 +81,22 @@ def summarise(collected: tuple[list, list[str], list[dict]], write_s: float, eve
     }
 
 
+def measure(stack: Stack, procs: list, ids: list[str], dues: list, write_s: float) -> dict:
+    """Once the events are written: wait for the first due time, collect every start, and the CPU
+    the workers and redis-server spent meanwhile; then stop the workers."""
+    in_time = time.time() < dues[0].timestamp()
+    time.sleep(max(0.0, dues[0].timestamp() - time.time()))
+    meter = CpuMeter({"workers": [p.pid for p in procs], "redis": [stack.redis_proc.pid]}).start()
+    collected = collect(stack.redis(), ids, dues[-1].timestamp(), 10)
+    cpu = {k: round(v * 1000 / len(dues), 2) for k, v in meter.stop().items()}
+    stack.stop_all(procs)
+    return {
+        **summarise(collected, write_s, len(dues)),
+        "writes_done_before_first_due": in_time,
+        "cpu_ms_per_event": cpu,  # workers (promoters and all) and redis-server, while events fell due
+    }
+
+
 def run_game(stack: Stack, rate: int, seconds: float, workers: int) -> dict:
     from galactic import queue
 
@@ -93,18 +109,7 @@ def run_game(stack: Stack, rate: int, seconds: float, workers: int) -> dict:
     ids = [f"late-{i}" for i in range(len(dues))]
     for job_id, at in zip(ids, dues, strict=True):
         queue.put("bench.noop.record", job_id=job_id, at=at, args=(at.timestamp(),))
-    write_s = time.perf_counter() - start
-    in_time = time.time() < dues[0].timestamp()
-    time.sleep(max(0.0, dues[0].timestamp() - time.time()))
-    meter = CpuMeter({"workers": [p.pid for p in procs], "redis": [stack.redis_proc.pid]}).start()
-    collected = collect(redis, ids, dues[-1].timestamp(), 10)
-    cpu = {k: round(v * 1000 / len(dues), 2) for k, v in meter.stop().items()}
-    stack.stop_all(procs)
-    return {
-        **summarise(collected, write_s, len(dues)),
-        "writes_done_before_first_due": in_time,
-        "cpu_ms_per_event": cpu,  # workers (promoters and all) and redis-server, while events fell due
-    }
+    return measure(stack, procs, ids, dues, time.perf_counter() - start)
 
 
 def run_stock(stack: Stack, rate: int, seconds: float, workers: int) -> dict:
@@ -123,18 +128,7 @@ def run_stock(stack: Stack, rate: int, seconds: float, workers: int) -> dict:
     ids = [f"stock-late-{i}" for i in range(len(dues))]
     for job_id, at in zip(ids, dues, strict=True):
         stock.enqueue_at(at, "bench.noop.record", at.timestamp(), job_id=job_id)
-    write_s = time.perf_counter() - start
-    in_time = time.time() < dues[0].timestamp()
-    time.sleep(max(0.0, dues[0].timestamp() - time.time()))
-    meter = CpuMeter({"workers": [p.pid for p in procs], "redis": [stack.redis_proc.pid]}).start()
-    collected = collect(redis, ids, dues[-1].timestamp(), 10)
-    cpu = {k: round(v * 1000 / len(dues), 2) for k, v in meter.stop().items()}
-    stack.stop_all(procs)
-    return {
-        **summarise(collected, write_s, len(dues)),
-        "writes_done_before_first_due": in_time,
-        "cpu_ms_per_event": cpu,  # workers (promoters and all) and redis-server, while events fell due
-    }
+    return measure(stack, procs, ids, dues, time.perf_counter() - start)
 
 
 def main(argv: list[str] | None = None) -> dict:
