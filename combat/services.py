@@ -49,7 +49,8 @@ def battle_at_planet(
     at: datetime,
     seed: int,
 ) -> BattleOutcome:
-    """Fight the target's ships and defences, apply its losses, take the loot, write the report.
+    """Fight the target's ships and defences, apply its losses, take the loot, and make the report
+    (not yet saved: the caller saves it, with the reports of the other arrivals in its batch).
 
     `target` (and `npc`, if any) must be locked and settled to `at` by the caller. A defeated NPC
     base offers no battle: the attacker takes the loot alone.
@@ -74,7 +75,7 @@ def battle_at_planet(
         target.add(taken, sign=-1)
 
     defeated_npc = npc is not None and npc.state == NpcBase.State.ACTIVE and outcome == "attacker"
-    report = Report.objects.create(
+    report = Report(
         kind=Report.Kind.BATTLE,
         at=at,
         attacker=attacker,

@@ -1,7 +1,13 @@
-"""RQ entry points of the fleet pipeline, and the helpers that schedule them."""
+"""RQ entry points of the fleet pipeline, and the helpers that schedule them.
+
+Each event has a job function that takes one fleet, and a batch function that takes the fleets of
+many such jobs at once: the GameWorker runs jobs of the same kind that are due together through
+the batch function (settings.GAME_EVENT_BATCHES), in one transaction.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from fleets import services
@@ -10,13 +16,16 @@ from galactic import queue
 if TYPE_CHECKING:
     from fleets.models import Fleet
 
+ARRIVAL_JOB_PREFIX = "fleet-arrival-"
+RETURN_JOB_PREFIX = "fleet-return-"
+
 
 def arrival_job_id(fleet_id: int) -> str:
-    return f"fleet-arrival-{fleet_id}"
+    return f"{ARRIVAL_JOB_PREFIX}{fleet_id}"
 
 
 def return_job_id(fleet_id: int) -> str:
-    return f"fleet-return-{fleet_id}"
+    return f"{RETURN_JOB_PREFIX}{fleet_id}"
 
 
 def schedule_arrival(fleet: Fleet) -> None:
@@ -25,10 +34,16 @@ def schedule_arrival(fleet: Fleet) -> None:
     )
 
 
+def schedule_returns(fleets: Sequence[Fleet]) -> None:
+    events = [
+        queue.PendingEvent("fleets.jobs.fleet_return", return_job_id(f.pk), f.return_at, (f.pk,))
+        for f in fleets
+    ]
+    queue.schedule_many(events)
+
+
 def schedule_return(fleet: Fleet) -> None:
-    queue.schedule(
-        "fleets.jobs.fleet_return", job_id=return_job_id(fleet.pk), at=fleet.return_at, args=(fleet.pk,)
-    )
+    schedule_returns([fleet])
 
 
 def fleet_arrival(fleet_id: int) -> bool:
@@ -36,6 +51,18 @@ def fleet_arrival(fleet_id: int) -> bool:
     return services.fleet_arrive(fleet_id=fleet_id)
 
 
+def fleet_arrivals(fleet_ids: Sequence[int]) -> list[bool]:
+    """fleet:arrival, for the jobs of a batch: their results, in order."""
+    acted = services.fleet_arrive_many(fleet_ids)
+    return [acted[fleet_id] for fleet_id in fleet_ids]
+
+
 def fleet_return(fleet_id: int) -> bool:
     """fleet:return"""
     return services.fleet_return(fleet_id=fleet_id)
+
+
+def fleet_returns(fleet_ids: Sequence[int]) -> list[bool]:
+    """fleet:return, for the jobs of a batch: their results, in order."""
+    acted = services.fleet_return_many(fleet_ids)
+    return [acted[fleet_id] for fleet_id in fleet_ids]

@@ -7,7 +7,7 @@ the FOR KEY SHARE lock that inserting a fleet takes on both its planets (galacti
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from django.db import transaction
 from django.utils import timezone
@@ -16,6 +16,7 @@ from combat import services as combat
 from combat.models import NpcBase, Report
 from fleets import jobs
 from fleets.models import Fleet
+from galactic.db import bulk_save
 from galactic.errors import Conflict, Invalid, NotFound
 from galactic.flight import cargo_capacity
 from galactic.models import Planet, Player
@@ -118,40 +119,72 @@ def _check_stock(origin: Planet, ships: dict[str, int], cargo: dict[str, int], f
 
 
 def fleet_arrive(*, fleet_id: int) -> bool:
+    """fleet:arrival for one fleet; see fleet_arrive_many. True if it acted."""
+    return fleet_arrive_many([fleet_id])[fleet_id]
+
+
+def fleet_arrive_many(fleet_ids: Sequence[int]) -> dict[int, bool]:
     """fleet:arrival. Attack: battle, loot, maybe defeat an NPC base. Transport: unload.
 
-    Locks the fleet, the target planet, then its NPC base; settles the target to the arrival time.
-    Idempotent: a fleet that is no longer outbound is left alone. Writes exactly one report and
-    schedules fleet:return (and npc:respawn on a defeat) after the commit. True if it acted.
+    Many fleets in one transaction, as the GameWorker batches the arrivals that fall due together:
+    a handful of statements for the whole batch instead of eight per fleet. Fleets landing on the
+    same planet are applied in arrival order, each to what the previous one left, exactly as one
+    transaction per fleet would.
+
+    Locks the fleets, then the target planets by key, then their NPC bases (the lock order of the
+    whole game), and settles each target to each arrival time. Idempotent: a fleet that is no longer
+    outbound is left alone. Writes exactly one report per fleet and schedules its fleet:return (and
+    npc:respawn on a defeat) after the commit. Returns, per fleet id, whether it acted.
     """
+    acted = dict.fromkeys(fleet_ids, False)
     with transaction.atomic():
-        fleet = (
+        fleets = list(
             Fleet.objects.select_for_update(of=("self",), no_key=True)
             .select_related("owner")
-            .filter(pk=fleet_id)
-            .first()
+            .filter(pk__in=fleet_ids, status=Fleet.Status.OUTBOUND)
+            .order_by("pk")
         )
-        if fleet is None or fleet.status != Fleet.Status.OUTBOUND:
-            return False
-        target = (
-            Planet.objects.select_for_update(of=("self",), no_key=True)
+        if not fleets:
+            return acted
+        targets = {
+            planet.pk: planet
+            for planet in Planet.objects.select_for_update(of=("self",), no_key=True)
             .select_related("owner")
-            .get(pk=fleet.target_id)
-        )
-        npc = NpcBase.objects.select_for_update(no_key=True).filter(planet_id=target.pk).first()
-        target.settle(fleet.arrive_at)
-        if fleet.mission == Fleet.Mission.ATTACK:
-            _attack(fleet, target, npc)
-        else:
-            _deliver(fleet, target)
-        target.save()
-        fleet.save()
-        if fleet.status == Fleet.Status.RETURNING:
-            jobs.schedule_return(fleet)
-    return True
+            .filter(pk__in={fleet.target_id for fleet in fleets})
+            .order_by("pk")
+        }
+        unowned = [pk for pk, planet in targets.items() if planet.owner_id is None]
+        npcs = {
+            npc.planet_id: npc
+            for npc in (
+                NpcBase.objects.select_for_update(no_key=True).filter(planet_id__in=unowned).order_by("pk")
+                if unowned
+                else ()
+            )
+        }
+        arriving = sorted(fleets, key=lambda f: (f.arrive_at, f.pk))
+        reports = []
+        for fleet in arriving:
+            target = targets[fleet.target_id]
+            target.settle(fleet.arrive_at)
+            if fleet.mission == Fleet.Mission.ATTACK:
+                reports.append(_attack(fleet, target, npcs.get(target.pk)))
+            else:
+                reports.append(_deliver(fleet, target))
+            acted[fleet.pk] = True
+        Report.objects.bulk_create(reports)
+        for fleet, report in zip(arriving, reports, strict=True):
+            fleet.report = report
+        bulk_save(targets.values(), Planet.STATE_FIELDS)
+        bulk_save(fleets, ARRIVAL_FIELDS)
+        jobs.schedule_returns([fleet for fleet in fleets if fleet.status == Fleet.Status.RETURNING])
+    return acted
 
 
-def _attack(fleet: Fleet, target: Planet, npc: NpcBase | None) -> None:
+ARRIVAL_FIELDS = ("status", "ships", *RESOURCES, "report")
+
+
+def _attack(fleet: Fleet, target: Planet, npc: NpcBase | None) -> Report:
     outcome = combat.battle_at_planet(
         attacker=fleet.owner,
         ships=fleet.ships,
@@ -166,14 +199,17 @@ def _attack(fleet: Fleet, target: Planet, npc: NpcBase | None) -> None:
     fleet.ships = outcome.survivors
     for name, amount in outcome.loot.items():
         setattr(fleet, name, getattr(fleet, name) + amount)
-    fleet.report = outcome.report
     fleet.status = Fleet.Status.RETURNING if outcome.survivors else Fleet.Status.DESTROYED
+    return outcome.report
 
 
-def _deliver(fleet: Fleet, target: Planet) -> None:
+def _deliver(fleet: Fleet, target: Planet) -> Report:
     delivered = fleet.cargo
     target.add(delivered)
-    fleet.report = Report.objects.create(
+    for name in RESOURCES:
+        setattr(fleet, name, 0)
+    fleet.status = Fleet.Status.RETURNING
+    return Report(
         kind=Report.Kind.DELIVERY,
         at=fleet.arrive_at,
         attacker=fleet.owner,
@@ -181,30 +217,45 @@ def _deliver(fleet: Fleet, target: Planet) -> None:
         target=target,
         data={"delivered": delivered},
     )
-    for name in RESOURCES:
-        setattr(fleet, name, 0)
-    fleet.status = Fleet.Status.RETURNING
 
 
 def fleet_return(*, fleet_id: int) -> bool:
-    """fleet:return. Land the surviving ships and the cargo on the origin planet.
+    """fleet:return for one fleet; see fleet_return_many. True if it acted."""
+    return fleet_return_many([fleet_id])[fleet_id]
 
-    Locks the fleet, then the origin planet, settled to the return time. Idempotent: only a
-    returning fleet lands, once. The fleet keeps its cargo figures (what it brought home). True if
-    it acted.
+
+def fleet_return_many(fleet_ids: Sequence[int]) -> dict[int, bool]:
+    """fleet:return. Land the surviving ships and the cargo on the origin planets.
+
+    Many fleets in one transaction, as fleet_arrive_many. Locks the fleets, then the origin planets
+    by key, each settled to each return time. Idempotent: only a returning fleet lands, once. The
+    fleet keeps its cargo figures (what it brought home). Returns, per fleet id, whether it acted.
     """
+    acted = dict.fromkeys(fleet_ids, False)
     with transaction.atomic():
-        fleet = Fleet.objects.select_for_update(no_key=True).filter(pk=fleet_id).first()
-        if fleet is None or fleet.status != Fleet.Status.RETURNING:
-            return False
-        origin = Planet.objects.select_for_update(no_key=True).get(pk=fleet.origin_id)
-        origin.settle(fleet.return_at)
-        origin.add(fleet.ships)
-        origin.add(fleet.cargo)
-        origin.save()
-        fleet.status = Fleet.Status.COMPLETED
-        fleet.save(update_fields=["status"])
-    return True
+        fleets = list(
+            Fleet.objects.select_for_update(no_key=True)
+            .filter(pk__in=fleet_ids, status=Fleet.Status.RETURNING)
+            .order_by("pk")
+        )
+        if not fleets:
+            return acted
+        origins = {
+            planet.pk: planet
+            for planet in Planet.objects.select_for_update(no_key=True)
+            .filter(pk__in={fleet.origin_id for fleet in fleets})
+            .order_by("pk")
+        }
+        for fleet in sorted(fleets, key=lambda f: (f.return_at, f.pk)):
+            origin = origins[fleet.origin_id]
+            origin.settle(fleet.return_at)
+            origin.add(fleet.ships)
+            origin.add(fleet.cargo)
+            fleet.status = Fleet.Status.COMPLETED
+            acted[fleet.pk] = True
+        bulk_save(origins.values(), Planet.STATE_FIELDS)
+        bulk_save(fleets, ("status",))
+    return acted
 
 
 def fleet_recall(*, fleet_id: int, player: Player | None = None) -> Fleet:

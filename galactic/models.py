@@ -76,6 +76,9 @@ class Planet(models.Model):
     light_laser = _amount_field()
     heavy_laser = _amount_field()
 
+    # What events change on a planet: its stock (as of resources_at), ships and defences.
+    STATE_FIELDS = (*RESOURCES, "resources_at", *SHIPS, *DEFENCES)
+
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["galaxy", "system", "position"], name="planet_unique_coords"),

@@ -19,6 +19,7 @@ arguments, on the RQ queue `game_events`, and gives the CONTRACT's guarantees:
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -157,36 +158,41 @@ def get_queue() -> Queue:
     return django_rq.get_queue(QUEUE_NAME, connection=get_connection())
 
 
+@dataclass(frozen=True)
+class PendingEvent:
+    """An event the database says must still happen; see galactic.reconcile."""
+
+    func: str
+    job_id: str
+    at: datetime
+    args: tuple = ()
+
+
 def schedule(func: str, *, job_id: str, at: datetime, args: tuple = ()) -> None:
     """Schedule `func(*args)` to run at `at` under `job_id`, once the current transaction commits.
 
     Outside a transaction it is written at once. If Redis cannot be reached the error is logged
     and swallowed: the database still holds the pending event, and `reconcile_events` enqueues it.
     """
-    transaction.on_commit(partial(put, func, job_id=job_id, at=at, args=args), robust=True)
+    schedule_many([PendingEvent(func, job_id, at, args)])
+
+
+def schedule_many(events: Sequence[PendingEvent]) -> None:
+    """schedule() for many events: written together (one round trip) once the transaction commits."""
+    if events:
+        transaction.on_commit(partial(put_many, list(events)), robust=True)
 
 
 def put(func: str, *, job_id: str, at: datetime, args: tuple = ()) -> bool:
     """Write the job to Redis now, unless a live job with this id exists. True if it was written."""
+    return put_many([PendingEvent(func, job_id, at, args)])[0]
+
+
+def put_many(events: Sequence[PendingEvent]) -> list[bool]:
+    """put() for many events, pipelined: one round trip. Per event, True if it was written."""
     queue = get_queue()
-    job = queue.create_job(
-        func,
-        args=args,
-        job_id=job_id,
-        description=f"{job_id} at {at.isoformat(timespec='milliseconds')}",
-        retry=Retry(max=len(settings.GAME_EVENT_RETRY_DELAYS), interval=settings.GAME_EVENT_RETRY_DELAYS),
-        result_ttl=settings.GAME_EVENT_RESULT_TTL,
-        failure_ttl=None,
-        meta={"due": at.timestamp()},  # the worker measures lateness against it
-    )
-    job.origin = queue.name
-    job.enqueued_at = datetime.now(UTC)
-    fields = []
-    for key, value in job.to_dict().items():
-        if value is not None:
-            fields += [key, value]
-    keys = [
-        job.key,
+    write = _script(queue.connection, _PUT_SCRIPT)
+    shared_keys = [
         queue.key,
         queue.scheduled_job_registry.key,
         queue.failed_job_registry.key,
@@ -194,11 +200,32 @@ def put(func: str, *, job_id: str, at: datetime, args: tuple = ()) -> bool:
         Queue.redis_queues_keys,
         WAKE_KEY,
     ]
-    now = datetime.now(UTC).timestamp()
-    created = _script(queue.connection, _PUT_SCRIPT)(
-        keys=keys, args=[job.id, at.timestamp(), now, queue.key, *fields]
-    )
-    return bool(created)
+    retry = Retry(max=len(settings.GAME_EVENT_RETRY_DELAYS), interval=settings.GAME_EVENT_RETRY_DELAYS)
+    pipe = queue.connection.pipeline(transaction=False)
+    for event in events:
+        job = queue.create_job(
+            event.func,
+            args=event.args,
+            job_id=event.job_id,
+            description=f"{event.job_id} at {event.at.isoformat(timespec='milliseconds')}",
+            retry=retry,
+            result_ttl=settings.GAME_EVENT_RESULT_TTL,
+            failure_ttl=None,
+            meta={"due": event.at.timestamp()},  # the worker measures lateness against it
+        )
+        job.origin = queue.name
+        job.enqueued_at = datetime.now(UTC)
+        fields = []
+        for key, value in job.to_dict().items():
+            if value is not None:
+                fields += [key, value]
+        now = datetime.now(UTC).timestamp()
+        write(
+            keys=[job.key, *shared_keys],
+            args=[job.id, event.at.timestamp(), now, queue.key, *fields],
+            client=pipe,
+        )
+    return [bool(created) for created in pipe.execute()]
 
 
 _scripts: dict[tuple[int, str], Script] = {}
@@ -265,16 +292,6 @@ def _recover_stranded(queue: Queue) -> int:
             logger.warning("requeued %s: dequeued by a worker that died before starting it", job_id)
             recovered += 1
     return recovered
-
-
-@dataclass(frozen=True)
-class PendingEvent:
-    """An event the database says must still happen; see galactic.reconcile."""
-
-    func: str
-    job_id: str
-    at: datetime
-    args: tuple = ()
 
 
 def job_status(job_id: str) -> str | None:
