@@ -1,8 +1,8 @@
 """RQ entry points of the fleet pipeline, and the helpers that schedule them.
 
 Each event has a job function that takes one fleet, and a batch function that takes the fleets of
-many such jobs at once: the GameWorker runs jobs of the same kind that are due together through
-the batch function (settings.GAME_EVENT_BATCHES), in one transaction.
+many such jobs at once: the GameWorker runs jobs of one kind that are due together through the
+batch function, in one transaction (galactic.queue.batchable, at the end of this module).
 """
 
 from __future__ import annotations
@@ -66,3 +66,7 @@ def fleet_returns(fleet_ids: Sequence[int]) -> list[bool]:
     """fleet:return, for the jobs of a batch: their results, in order."""
     acted = services.fleet_return_many(fleet_ids)
     return [acted[fleet_id] for fleet_id in fleet_ids]
+
+
+queue.batchable(fleet_arrival, id_prefix=ARRIVAL_JOB_PREFIX, run_many=fleet_arrivals)
+queue.batchable(fleet_return, id_prefix=RETURN_JOB_PREFIX, run_many=fleet_returns)

@@ -19,7 +19,7 @@ arguments, on the RQ queue `game_events`, and gives the CONTRACT's guarantees:
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -97,6 +97,51 @@ end
 local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return {#due, first[2] or false}
 """
+
+
+# Takes more jobs of one kind for a GameWorker batch: while the head of the queue has the kind's id
+# prefix, moves it to the intermediate list (where RQ's own dequeue puts the job it pops, and where
+# _recover_stranded finds the jobs of a worker that dies before starting them). Contiguous only, so
+# the queue stays first in, first out. KEYS: queue list, intermediate list. ARGV: prefix, limit.
+_CLAIM_SCRIPT = """
+local taken = {}
+local limit = tonumber(ARGV[2])
+while #taken < limit do
+    local id = redis.call('LINDEX', KEYS[1], 0)
+    if not id or string.sub(id, 1, #ARGV[1]) ~= ARGV[1] then break end
+    redis.call('LMOVE', KEYS[1], KEYS[2], 'LEFT', 'RIGHT')
+    taken[#taken + 1] = id
+end
+return taken
+"""
+
+
+@dataclass(frozen=True)
+class Batch:
+    """How a GameWorker runs many due jobs of one kind at once (see galactic.worker).
+
+    `id_prefix` names the kind's job ids; `run_many` takes the single argument of each job, in
+    order, does all their work in one transaction (all or nothing) and returns their results in
+    the same order. Only for jobs written by put() (no dependents, no callbacks).
+    """
+
+    id_prefix: str
+    run_many: Callable[[list], list]
+
+
+def batchable(func: Callable, *, id_prefix: str, run_many: Callable[[list], list]) -> None:
+    """Declare that the GameWorker may run jobs of `func` (one argument each) through `run_many`."""
+    func.batch = Batch(id_prefix, run_many)
+
+
+def claim_more(queue: Queue, id_prefix: str, limit: int) -> list[str]:
+    """Ids of up to `limit` more jobs of one kind from the head of the queue, now in its
+    intermediate list (the caller starts them, or _recover_stranded hands them back)."""
+    if limit <= 0:
+        return []
+    keys = [queue.key, queue.intermediate_queue_key]
+    taken = _script(queue.connection, _CLAIM_SCRIPT)(keys=keys, args=[id_prefix, limit])
+    return [job_id.decode() for job_id in taken]
 
 
 def liveness_key(worker_name: str) -> str:

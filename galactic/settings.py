@@ -182,6 +182,11 @@ GAME_EVENT_RETRY_DELAYS: list[int] = [
 # Seconds a finished event's job (and RQ's result stream, ~5 KB) stays in Redis. 0 by default: the
 # database holds the outcome, and `completed` comes from the workers' counters (galactic.metrics).
 GAME_EVENT_RESULT_TTL: int = env.int("GAME_EVENT_RESULT_TTL", default=0)
+# Most jobs of one kind (fleet:arrival, fleet:return) a worker runs together in one transaction when
+# they are due together; see galactic/worker.py. 1 turns batching off.
+GAME_EVENT_BATCH_SIZE: int = env.int("GAME_EVENT_BATCH_SIZE", default=100)
+if GAME_EVENT_BATCH_SIZE < 1:
+    raise ImproperlyConfigured(f"GAME_EVENT_BATCH_SIZE must be at least 1, got {GAME_EVENT_BATCH_SIZE}")
 
 # Prometheus scrapes GET /metrics with `Authorization: Bearer <METRICS_TOKEN>` (staff may browse it).
 METRICS_TOKEN: str = env.str("METRICS_TOKEN", default="")
