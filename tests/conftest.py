@@ -72,9 +72,9 @@ class Processes:
     def worker(self, *extra: str, env: dict[str, str] | None = None) -> subprocess.Popen:
         return self.start("manage.py", "rqworker", queue.QUEUE_NAME, *extra, env=env, name="worker")
 
-    def run_burst_worker(self, *extra: str, timeout: float = 60) -> None:
+    def run_burst_worker(self, *extra: str, timeout: float = 60, env: dict[str, str] | None = None) -> None:
         """Run one burst worker (with the scheduler) until the queue is empty."""
-        proc = self.worker("--burst", "--with-scheduler", *extra)
+        proc = self.worker("--burst", "--with-scheduler", *extra, env=env)
         assert proc.wait(timeout=timeout) == 0, self.logs()
 
     def logs(self, tail: int | None = 3000) -> str:
