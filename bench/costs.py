@@ -10,17 +10,21 @@
      queries + BEGIN + COMMIT + the CONN_HEALTH_CHECKS ping that follows close_old_connections;
    - `redis_commands`: what the event itself sends to Redis (MONITOR): scheduling fleet:return
      (or npc:respawn) with galactic.queue.put.
-   Cases: an attack on a player's planet (50 v 50, loot, return scheduled), an attack on an NPC
-   base (tiers 1-3; a defeat also schedules npc:respawn), a transport, and a dispatch (POST
-   /api/fleets). Each case runs REPEATS + 1 times; the first, a warm-up, is not counted.
+   Cases: an attack on a player's planet (50 v 50, loot, return scheduled), alone and in batches
+   of BATCH (`fleets.services.fleet_arrive_many`, as the GameWorker runs arrivals that are due
+   together; figures per event), an attack on an NPC base (tiers 1-3; a defeat also schedules
+   npc:respawn), a transport, and a dispatch (POST /api/fleets). Each case runs REPEATS + 1 times
+   (batches: REPEATS + 1 batches); the first, a warm-up, is not counted.
 2. Redis, with a real worker process on the private Redis, watched with MONITOR: per event, the
    commands the worker sends (top level: `commands`; Redis's own count of request packets:
    `round_trips`, from INFO stats total_reads_processed), the commands run inside Lua scripts
    (`lua_inner`, the writer's put included) and what writing the event cost the writer
    (`write_commands`). The worker's idle traffic (heartbeats, promoter, liveness thread), measured
    over IDLE seconds just before, is subtracted. One worker, so nothing is shared.
-   - game: `manage.py rqworker game_events --with-scheduler`, EVENTS real fleet arrivals (50 v 50)
-     written with galactic.queue.put, falling due together;
+   - game_unbatched: the GameWorker with GAME_EVENT_BATCH_SIZE=1 (one job at a time, as before
+     batches), EVENTS real fleet arrivals (50 v 50) written with galactic.queue.put, falling due
+     together;
+   - game: `manage.py rqworker game_events --with-scheduler` as deployed (batches on), the same;
    - game_noop: the same worker, EVENTS `bench.noop.noop` jobs written with put;
    - baseline: stock `rq worker --with-scheduler --worker-class rq.worker.SimpleWorker`, EVENTS no-op
      jobs written with Queue.enqueue_at (RQ's scheduler moves them);
@@ -39,6 +43,7 @@ from bench.harness import Stack, emit, note, wait_until
 from bench.probes import PgTrace, RedisMonitor, client_addresses, reads_processed
 
 IDLE = 4.0
+BATCH = 50  # fleet arrivals per batch in the SQL measurement of a batch
 STOCK_QUEUE = "stock_events"
 
 
@@ -61,8 +66,9 @@ def sql_shape(sql: str) -> str:
     return shape
 
 
-def measure_calls(redis, calls: list) -> dict:
-    """Run each call as a worker runs a job; queries, PG round trips, Redis commands per call."""
+def measure_calls(redis, calls: list, events_per_call: int = 1) -> dict:
+    """Run each call as a worker runs a job (or a batch of `events_per_call` jobs); queries, PG
+    round trips, Redis commands per event."""
     from django.db import close_old_connections, connection
     from django.test.utils import CaptureQueriesContext
 
@@ -76,25 +82,27 @@ def measure_calls(redis, calls: list) -> dict:
             close_old_connections()  # GameWorker.perform_job, before the job
             call()
             close_old_connections()  # and after it
-        queries.append(len(captured.captured_queries))
-        trips.append(trace.round_trips)
+        queries.append(len(captured.captured_queries) / events_per_call)
+        trips.append(trace.round_trips / events_per_call)
         if shapes is None:
             shapes = [sql_shape(q["sql"]) for q in captured.captured_queries]
             extra = [q for q in trace.simple_queries if len(q) < 24]
     monitor.stop()
+    events = len(calls) * events_per_call
     return {
-        "events": len(calls),
+        "events": events,
         "queries": _same_or_range(queries),
         "pg_round_trips": _same_or_range(trips),
         "statements": shapes,
         "short_statements_sent": extra,  # BEGIN, COMMIT, the health-check ping
-        "redis_commands": round(sum(monitor.others.values()) / len(calls), 2),
-        "redis_by_command": _per(monitor.others, len(calls)),
-        "redis_lua_inner": round(sum(monitor.lua.values()) / len(calls), 2),
+        "redis_commands": round(sum(monitor.others.values()) / events, 2),
+        "redis_by_command": _per(monitor.others, events),
+        "redis_lua_inner": round(sum(monitor.lua.values()) / events, 2),
     }
 
 
-def _same_or_range(values: list[int]) -> int | list[int]:
+def _same_or_range(values: list[float]) -> float | list[float]:
+    values = [round(v, 2) + 0 for v in values]
     return values[0] if len(set(values)) == 1 else [min(values), max(values)]
 
 
@@ -107,12 +115,13 @@ def sql_costs(stack: Stack, repeats: int) -> dict:
 
     from bench import universe
     from combat.services import npc_seed
-    from fleets.services import fleet_arrive
+    from fleets.services import fleet_arrive, fleet_arrive_many
 
     redis = stack.redis()
     past = datetime.now(UTC) - timedelta(seconds=1)
     repeats += 1  # the first of each is a warm-up
     attacks = universe.battle_fleets(repeats, past)
+    batches = universe.battle_fleets(BATCH * repeats, past)
     npcs = [npc.planet_id for npc in npc_seed(count=repeats)]
     raids = universe.fleets_to(npcs, mission="attack", ships=universe.ATTACKER_SHIPS, at=past)
     from galactic.models import Planet
@@ -138,6 +147,11 @@ def sql_costs(stack: Stack, repeats: int) -> dict:
     return {
         "fleet_arrival_attack_50v50": measure_calls(
             redis, [lambda i=i: fleet_arrive(fleet_id=i) for i in attacks]
+        ),
+        f"fleet_arrival_attack_50v50_batch_of_{BATCH}": measure_calls(
+            redis,
+            [lambda b=b: fleet_arrive_many(batches[b : b + BATCH]) for b in range(0, len(batches), BATCH)],
+            events_per_call=BATCH,
         ),
         "fleet_arrival_attack_npc": measure_calls(
             redis, [lambda i=i: fleet_arrive(fleet_id=i) for i in raids]
@@ -239,28 +253,44 @@ def redis_costs(stack: Stack, n: int) -> dict:
     app.ping()
     stock = Queue(STOCK_QUEUE, connection=redis)
     later = datetime.now(UTC) + timedelta(hours=1)
+    unbatched_ids = universe.battle_fleets(n, later)
     fleet_ids = universe.battle_fleets(n, later)
     close_old_connections()
     costs = WorkerCosts(stack, redis)
     finished = lambda q, k: lambda: redis.zcard(f"rq:finished:{q}") >= k  # noqa: E731
     result = {}
 
+    def write_fleets(ids: list[int]):
+        def write() -> None:
+            from fleets.models import Fleet
+
+            at = datetime.now(UTC) + timedelta(seconds=1.0 + n * 0.002)
+            Fleet.objects.filter(pk__in=ids).update(arrive_at=at)
+            universe.schedule_arrivals(ids, at)
+
+        return write
+
+    note("costs: GameWorker, batches off (GAME_EVENT_BATCH_SIZE=1)")
+    worker = stack.game_worker(GAME_EVENT_BATCH_SIZE="1")
+    stack.wait_workers(queue.QUEUE_NAME, 1)
+    time.sleep(1)
+    idle_unbatched = costs.idle(IDLE)
+    result["game_unbatched"] = {
+        "setup": "the GameWorker with GAME_EVENT_BATCH_SIZE=1: one job at a time (before batches)",
+        **costs.events(write_fleets(unbatched_ids), finished(queue.QUEUE_NAME, n), n),
+        "idle": idle_unbatched,
+    }
+    stack.stop(worker)
+    redis.flushdb()
+
     note("costs: GameWorker")
     worker = stack.game_worker()
     stack.wait_workers(queue.QUEUE_NAME, 1)
     time.sleep(1)
     idle_game = costs.idle(IDLE)
-
-    def write_fleets() -> None:
-        from fleets.models import Fleet
-
-        at = datetime.now(UTC) + timedelta(seconds=1.0 + n * 0.002)
-        Fleet.objects.filter(pk__in=fleet_ids).update(arrive_at=at)
-        universe.schedule_arrivals(fleet_ids, at)
-
     result["game"] = {
         "setup": "manage.py rqworker game_events --with-scheduler, fleet:arrival 50 v 50, galactic.queue.put",
-        **costs.events(write_fleets, finished(queue.QUEUE_NAME, n), n),
+        **costs.events(write_fleets(fleet_ids), finished(queue.QUEUE_NAME, n), n),
     }
 
     def write_noops() -> None:

@@ -127,6 +127,6 @@ def planet_launch(
     origin.add(dict(units), sign=-1)
     origin.add(dict(cargo), sign=-1)
     origin.deuterium -= fuel
-    origin.save()
+    origin.save(update_fields=Planet.STATE_FIELDS)
     duration = timedelta(seconds=flight_seconds(way, fleet_speed(units), speed, settings.GAME_SPEED))
     return Launch(origin, fuel, now, now + duration, now + 2 * duration)
