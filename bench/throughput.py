@@ -7,6 +7,8 @@ Phases, one after the other on the same Redis (each on its own queue, workers st
 - game (the figure): `python manage.py rqworker game_events --with-scheduler` x WORKERS running real
   fleet:arrival events (50 v 50 units: battle, loot, report, fleet:return scheduled), all falling
   due at the same moment, written with galactic.queue.put like schedule_arrival does.
+  They fall due together, so the workers run them in batches (GAME_EVENT_BATCH_SIZE, 100).
+- game_unbatched: the same with GAME_EVENT_BATCH_SIZE=1, every job on its own (before batches).
 - game_noop: the same GameWorkers running `bench.noop.noop` (what the worker itself costs per job).
 - baseline: stock `rq worker --worker-class rq.worker.SimpleWorker` x WORKERS running no-op jobs
   (Queue.enqueue_many), the figure the game must reach.
@@ -74,7 +76,7 @@ def measure(
     }
 
 
-def run_game(stack: Stack, workers: int, fleets: int, window: float) -> dict:
+def run_game(stack: Stack, workers: int, fleets: int, window: float, **env: str) -> dict:
     from django.db.models import Count
 
     from bench.universe import battle_fleets, schedule_arrivals
@@ -82,7 +84,7 @@ def run_game(stack: Stack, workers: int, fleets: int, window: float) -> dict:
     from fleets.models import Fleet
     from galactic import queue
 
-    procs = [stack.game_worker() for _ in range(workers)]
+    procs = [stack.game_worker(**env) for _ in range(workers)]
     lead = 2.0 + fleets * 0.001  # every job is written before the first is due
     at = datetime.fromtimestamp(time.time() + lead + 3.0, UTC)
     fleet_ids = battle_fleets(fleets, at)
@@ -150,6 +152,8 @@ def main(argv: list[str] | None = None) -> dict:
     with Stack("throughput") as stack:
         note("throughput: GameWorker, fleet:arrival")
         game = run_game(stack, args.workers, args.fleets, args.window)
+        note("throughput: GameWorker, fleet:arrival, batches off")
+        unbatched = run_game(stack, args.workers, args.fleets, args.window, GAME_EVENT_BATCH_SIZE="1")
         note("throughput: GameWorker, no-op")
         game_noop = run_game_noop(stack, args.workers, args.noop_jobs, args.window)
         note("throughput: stock SimpleWorker, no-op")
@@ -166,6 +170,7 @@ def main(argv: list[str] | None = None) -> dict:
             "setup": "manage.py rqworker game_events --with-scheduler x N, fleet:arrival 50 v 50",
             **game,
         },
+        "game_unbatched": {"setup": "the same, GAME_EVENT_BATCH_SIZE=1 (one job at a time)", **unbatched},
         "game_noop": {"setup": "the same GameWorkers, bench.noop.noop", **game_noop},
         "baseline": {"setup": "rq worker --worker-class rq.worker.SimpleWorker x N, no-op", **simple},
         "stock_fork": {"setup": "rq worker (forking rq.Worker) x N, no-op", **fork},

@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
+from uuid import uuid4
 
 import django_rq
 from django.conf import settings
@@ -31,7 +32,7 @@ from redis import Redis
 from redis.commands.core import Script
 from rq import Queue, Retry
 from rq.job import Job, JobStatus
-from rq.utils import utcformat
+from rq.utils import now, utcformat
 from rq.worker_registration import WORKERS_BY_QUEUE_KEY
 
 from galactic import metrics
@@ -99,18 +100,41 @@ return {#due, first[2] or false}
 """
 
 
-# Takes more jobs of one kind for a GameWorker batch: while the head of the queue has the kind's id
-# prefix, moves it to the intermediate list (where RQ's own dequeue puts the job it pops, and where
-# _recover_stranded finds the jobs of a worker that dies before starting them). Contiguous only, so
-# the queue stays first in, first out. KEYS: queue list, intermediate list. ARGV: prefix, limit.
+# Takes more jobs of one kind for a GameWorker batch and starts them, in one step: while the head of
+# the queue has the kind's id prefix, pops it and does what RQ does when a worker starts a job
+# (rq.executions.Execution.create and Job.prepare_for_execution: the execution hash and its
+# registry, the started registry's "<job id>:<execution id>" member, the job's status, start time
+# and worker). Being one script, a job is never popped without being started under the worker's
+# name, so a worker that dies here leaves nothing for the intermediate-list recovery; a dead
+# worker's started jobs are handed back by recover_abandoned. Contiguous only, so the queue stays
+# first in, first out; ids whose job hash is gone are dropped, as RQ's dequeue drops them.
+# KEYS: queue list, started registry. ARGV: prefix, worker name, now (epoch seconds), now (RQ's
+# text form), heartbeat ttl, job key prefix, then one fresh execution id per job it may take.
+# Returns {job id, execution id, the job hash as HGETALL gives it} per job taken.
 _CLAIM_SCRIPT = """
+local prefix, worker, now, now_text = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local ttl = tonumber(ARGV[5])
 local taken = {}
-local limit = tonumber(ARGV[2])
+local limit = #ARGV - 6
 while #taken < limit do
     local id = redis.call('LINDEX', KEYS[1], 0)
-    if not id or string.sub(id, 1, #ARGV[1]) ~= ARGV[1] then break end
-    redis.call('LMOVE', KEYS[1], KEYS[2], 'LEFT', 'RIGHT')
-    taken[#taken + 1] = id
+    if not id or string.sub(id, 1, #prefix) ~= prefix then break end
+    redis.call('LPOP', KEYS[1])
+    local job = ARGV[6] .. id
+    if redis.call('EXISTS', job) == 1 then
+        local execution_id = ARGV[7 + #taken]
+        local member = id .. ':' .. execution_id
+        local execution = 'rq:execution:' .. member
+        redis.call('HSET', execution, 'id', execution_id, 'created_at', now, 'last_heartbeat', now,
+            'worker_name', worker)
+        redis.call('EXPIRE', execution, ttl)
+        redis.call('ZADD', 'rq:executions:' .. id, now + ttl + 60, execution_id)
+        redis.call('EXPIRE', 'rq:executions:' .. id, ttl + 60)
+        redis.call('ZADD', KEYS[2], now + ttl, member)
+        redis.call('HSET', job, 'status', 'started', 'started_at', now_text, 'last_heartbeat', now_text,
+            'worker_name', worker)
+        taken[#taken + 1] = {id, execution_id, redis.call('HGETALL', job)}
+    end
 end
 return taken
 """
@@ -134,14 +158,36 @@ def batchable(func: Callable, *, id_prefix: str, run_many: Callable[[list], list
     func.batch = Batch(id_prefix, run_many)
 
 
-def claim_more(queue: Queue, id_prefix: str, limit: int) -> list[str]:
-    """Ids of up to `limit` more jobs of one kind from the head of the queue, now in its
-    intermediate list (the caller starts them, or _recover_stranded hands them back)."""
+@dataclass(frozen=True)
+class Claimed:
+    """A job claim_more() took and started: its id, execution id and job hash (HGETALL form)."""
+
+    job_id: str
+    execution_id: str
+    data: dict[bytes, bytes]
+
+
+def claim_more(queue: Queue, id_prefix: str, limit: int, *, worker_name: str, ttl: int) -> list[Claimed]:
+    """Take up to `limit` more jobs of one kind from the head of the queue and start them under
+    `worker_name` (see _CLAIM_SCRIPT); the started registry keeps them `ttl` seconds."""
     if limit <= 0:
         return []
-    keys = [queue.key, queue.intermediate_queue_key]
-    taken = _script(queue.connection, _CLAIM_SCRIPT)(keys=keys, args=[id_prefix, limit])
-    return [job_id.decode() for job_id in taken]
+    started = now()
+    args = [
+        id_prefix,
+        worker_name,
+        started.timestamp(),
+        utcformat(started),
+        ttl,
+        Job.redis_job_namespace_prefix,
+        *(uuid4().hex for _ in range(limit)),
+    ]
+    keys = [queue.key, queue.started_job_registry.key]
+    taken = _script(queue.connection, _CLAIM_SCRIPT)(keys=keys, args=args)
+    return [
+        Claimed(job_id.decode(), execution_id.decode(), dict(zip(data[::2], data[1::2], strict=True)))
+        for job_id, execution_id, data in taken
+    ]
 
 
 def liveness_key(worker_name: str) -> str:

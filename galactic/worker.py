@@ -19,12 +19,13 @@ Four additions:
   queue with one Lua script, so several promoters never move a job twice.
 - Batches: when the job it dequeued is of a kind that declares a batch function
   (galactic.queue.batchable, e.g. fleet:arrival) and more jobs of that kind wait right behind it,
-  it takes up to GAME_EVENT_BATCH_SIZE of them and runs them through that function in one database
-  transaction, with three Redis round trips for the whole batch (take, start, finish) instead of
-  about twenty per job. Each job still goes through RQ's states, registries and executions, so
-  the dashboard, the stats and crash recovery see every one. If the batch fails, nothing of it
-  was written, and its jobs run again one by one with RQ's own code: the one that fails gets its
-  retries and lands in the failed registry alone.
+  it takes and starts up to GAME_EVENT_BATCH_SIZE - 1 of them with one Lua script
+  (galactic.queue.claim_more) and runs them all through that function in one database
+  transaction: three Redis round trips for the batch after RQ's dequeue of the first (take, start
+  the first, finish) instead of about twenty per job. Each job still goes through RQ's states,
+  registries and executions, so the dashboard, the stats and crash recovery see every one. If the
+  batch fails, nothing of it was written, and its jobs run again one by one with RQ's own code:
+  the one that fails gets its retries and lands in the failed registry alone.
 """
 
 from __future__ import annotations
@@ -129,14 +130,8 @@ class GameWorker(SimpleWorker):
         batch = self._batch_of(job)
         if batch is None:
             super().execute_job(job, queue)
-            return
-        jobs, strays = self._take_batch(job, batch, queue)
-        if len(jobs) == 1:
-            super().execute_job(job, queue)
         else:
-            self._execute_batch(jobs, batch, queue)
-        for stray in strays:  # an id with the kind's prefix but another function: on its own
-            super().execute_job(stray, queue)
+            self._execute_batch(job, batch, queue)
 
     def perform_job(self, job: Job, queue: Queue) -> bool:
         close_old_connections()  # drops a connection that broke or aged in the previous job
@@ -163,59 +158,59 @@ class GameWorker(SimpleWorker):
             return None
         return batch if batch is not None and job.id.startswith(batch.id_prefix) else None
 
-    def _take_batch(self, first: Job, batch: queue.Batch, rq_queue: Queue) -> tuple[list[Job], list[Job]]:
-        """`first` and the jobs of its kind right behind it; and strays: ids with the kind's
-        prefix whose function is another (run on their own)."""
-        ids = queue.claim_more(rq_queue, batch.id_prefix, settings.GAME_EVENT_BATCH_SIZE - 1)
-        jobs, strays, vanished = [first], [], []
-        for job_id, job in zip(ids, Job.fetch_many(ids, self.connection, self.serializer), strict=True):
-            if job is None:  # deleted while queued: nothing to run
-                vanished.append(job_id)
-            elif job.func_name == first.func_name and len(job.args) == 1 and not job.kwargs:
-                jobs.append(job)
-            else:
-                strays.append(job)
-        for job_id in vanished:
-            self.connection.lrem(rq_queue.intermediate_queue_key, 1, job_id)
-        return jobs, strays
-
-    def _execute_batch(self, jobs: list[Job], batch: queue.Batch, rq_queue: Queue) -> None:
-        close_old_connections()
+    def _execute_batch(self, first: Job, batch: queue.Batch, rq_queue: Queue) -> None:
+        """Run `first` with the jobs of its kind waiting right behind it, as one batch; alone, as RQ
+        runs a job, when none waits."""
+        ttl = self.get_heartbeat_ttl(first)
+        limit = settings.GAME_EVENT_BATCH_SIZE - 1
+        claimed = queue.claim_more(rq_queue, batch.id_prefix, limit, worker_name=self.name, ttl=ttl)
+        if not claimed:
+            super().execute_job(first, rq_queue)
+            return
+        close_old_connections()  # drops a connection that broke or aged in the previous job
         started = time.time()
-        executions = self._start_batch(jobs, rq_queue)
+        executions = [self._start(first, ttl, rq_queue)]
+        jobs, strays = [first], []
+        for taken in claimed:
+            job = self.job_class(taken.job_id, connection=self.connection, serializer=self.serializer)
+            job.restore(taken.data)
+            execution = Execution(taken.execution_id, job.id, self.connection, worker_name=self.name)
+            if job.func_name == first.func_name and len(job.args) == 1 and not job.kwargs:
+                jobs.append(job)
+                executions.append(execution)
+            else:  # the kind's id prefix, another function: on its own, below
+                strays.append((job, execution))
         try:
             timeout = max(job.timeout or rq_queue.DEFAULT_TIMEOUT for job in jobs)
-            with self.death_penalty_class(timeout, JobTimeoutException, job_id=jobs[0].id):
+            with self.death_penalty_class(timeout, JobTimeoutException, job_id=first.id):
                 results = batch.run_many([job.args[0] for job in jobs])
             if len(results) != len(jobs):
                 raise RuntimeError(f"{len(results)} results for {len(jobs)} jobs")
         except Exception:
             logger.exception("batch of %d %s* jobs failed; one by one now", len(jobs), batch.id_prefix)
-            for job, execution in zip(jobs, executions, strict=True):
-                self.execution = execution  # RQ's perform_job cleans up the execution it is given
-                self.perform_job(job, rq_queue)
-            self.set_state(WorkerStatus.IDLE)
-            return
-        duration = time.time() - started
-        self._finish_batch(jobs, executions, results, duration=duration)
-        for job in jobs:
-            _record(job, ok=True, lateness=_lateness(job, started), duration=duration, batch=len(jobs))
+            strays = list(zip(jobs, executions, strict=True)) + strays
+        else:
+            duration = time.time() - started
+            self._finish_batch(jobs, executions, results, duration=duration)
+            for job in jobs:
+                _record(job, ok=True, lateness=_lateness(job, started), duration=duration, batch=len(jobs))
+        for job, execution in strays:  # RQ's own path, each on its own (retries, failed registry),
+            self.execution = execution  # which cleans up the execution it is given
+            self.perform_job(job, rq_queue)
+        self.set_state(WorkerStatus.IDLE)
 
-    def _start_batch(self, jobs: list[Job], rq_queue: Queue) -> list[Execution]:
-        """What RQ does before a job (execution record, started registry, status, worker state), for
-        the whole batch in one transaction."""
-        ttl = max(self.get_heartbeat_ttl(job) for job in jobs)
+    def _start(self, job: Job, ttl: int, rq_queue: Queue) -> Execution:
+        """What RQ does before it runs the job it dequeued (SimpleWorker.execute_job's
+        prepare_execution and perform_job's prepare_job_execution), in one round trip."""
         with self.connection.pipeline() as pipe:
-            self.set_current_job_id(jobs[0].id, pipeline=pipe)
+            self.set_current_job_id(job.id, pipeline=pipe)
             self.heartbeat(ttl, pipeline=pipe)
             self.set_state(WorkerStatus.BUSY, pipeline=pipe)
-            executions = []
-            for job in jobs:
-                executions.append(Execution.create(job, ttl, pipeline=pipe, worker_name=self.name))
-                job.prepare_for_execution(self.name, pipeline=pipe)
-                pipe.lrem(rq_queue.intermediate_queue_key, 1, job.id)
+            execution = Execution.create(job, ttl, pipeline=pipe, worker_name=self.name)
+            job.prepare_for_execution(self.name, pipeline=pipe)
+            pipe.lrem(rq_queue.intermediate_queue_key, 1, job.id)
             pipe.execute()
-        return executions
+        return execution
 
     def _finish_batch(
         self, jobs: list[Job], executions: list[Execution], results: list, *, duration: float

@@ -114,3 +114,18 @@ def test_a_batch_whose_worker_is_killed_runs_again_elsewhere(redis_conn, process
     assert all(len(runs(name)) == 1 for name in names)  # the killed batch wrote nothing
     assert max(runs(name)[0] for name in names) - killed_at < 30
     wait_for(lambda: queue.get_queue_stats().active == 0, timeout=5)
+
+
+def test_a_job_with_the_kinds_id_prefix_but_another_function_runs_on_its_own(redis_conn, processes):
+    due = datetime.now(UTC) - timedelta(seconds=1)
+    queue.put_many(
+        [
+            queue.PendingEvent("tests.jobs.tally", f"{TALLY_PREFIX}a", due, ("a",)),
+            queue.PendingEvent("tests.jobs.record", f"{TALLY_PREFIX}b", due, ("b",)),
+            queue.PendingEvent("tests.jobs.tally", f"{TALLY_PREFIX}c", due, ("c",)),
+        ]
+    )
+    processes.run_burst_worker()
+    assert [len(runs(name)) for name in ("a", "b", "c")] == [1, 1, 1]
+    assert batch_sizes() == [2]
+    assert_nothing_left(redis_conn)
