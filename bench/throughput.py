@@ -8,7 +8,9 @@ Phases, one after the other on the same Redis (each on its own queue, workers st
   fleet:arrival events (50 v 50 units: battle, loot, report, fleet:return scheduled), all falling
   due at the same moment, written with galactic.queue.put like schedule_arrival does.
   They fall due together, so the workers run them in batches (GAME_EVENT_BATCH_SIZE, 100).
-- game_unbatched: the same with GAME_EVENT_BATCH_SIZE=1, every job on its own (before batches).
+- game_mixed: the same number of events, half of them fleet:return (fleets already flying home),
+  written interleaved with the arrivals: batches must pick their kind out of a mixed queue.
+- game_unbatched: the same as game with GAME_EVENT_BATCH_SIZE=1, every job on its own (before batches).
 - game_noop: the same GameWorkers running `bench.noop.noop` (what the worker itself costs per job).
 - baseline: stock `rq worker --worker-class rq.worker.SimpleWorker` x WORKERS running no-op jobs
   (Queue.enqueue_many), the figure the game must reach.
@@ -76,11 +78,13 @@ def measure(
     }
 
 
-def run_game(stack: Stack, workers: int, fleets: int, window: float, **env: str) -> dict:
-    from django.db.models import Count
+def run_game(stack: Stack, workers: int, fleets: int, window: float, mixed: bool = False, **env: str) -> dict:
+    """Fleet arrivals falling due together; with `mixed`, half of them returns instead (fleets
+    already on their way home), written interleaved: arrival, return, arrival, return..."""
+    from django.db.models import Count, F
 
-    from bench.universe import battle_fleets, schedule_arrivals
-    from fleets.jobs import arrival_job_id
+    from bench.universe import battle_fleets
+    from fleets.jobs import arrival_job_id, return_job_id
     from fleets.models import Fleet
     from galactic import queue
 
@@ -88,12 +92,24 @@ def run_game(stack: Stack, workers: int, fleets: int, window: float, **env: str)
     lead = 2.0 + fleets * 0.001  # every job is written before the first is due
     at = datetime.fromtimestamp(time.time() + lead + 3.0, UTC)
     fleet_ids = battle_fleets(fleets, at)
+    arriving, returning = (fleet_ids[0::2], fleet_ids[1::2]) if mixed else (fleet_ids, [])
     stack.wait_workers(queue.QUEUE_NAME, workers)
     at = datetime.fromtimestamp(max(at.timestamp(), time.time() + lead), UTC)
-    Fleet.objects.filter(pk__in=fleet_ids).update(arrive_at=at)
-    schedule_arrivals(fleet_ids, at)
+    Fleet.objects.filter(pk__in=arriving).update(arrive_at=at)
+    Fleet.objects.filter(pk__in=returning).update(
+        status=Fleet.Status.RETURNING, arrive_at=F("depart_at"), return_at=at
+    )
+    returning_ids = set(returning)
+    events = [
+        queue.PendingEvent("fleets.jobs.fleet_return", return_job_id(i), at, (i,))
+        if i in returning_ids
+        else queue.PendingEvent("fleets.jobs.fleet_arrival", arrival_job_id(i), at, (i,))
+        for i in fleet_ids
+    ]
+    for start in range(0, len(events), 500):
+        queue.put_many(events[start : start + 500])
     time.sleep(max(0.0, at.timestamp() - time.time()))
-    result = measure(stack, procs, queue.QUEUE_NAME, [arrival_job_id(i) for i in fleet_ids], window)
+    result = measure(stack, procs, queue.QUEUE_NAME, [e.job_id for e in events], window)
     stack.stop_all(procs)
     statuses = dict(Fleet.objects.filter(pk__in=fleet_ids).values_list("status").annotate(n=Count("id")))
     returns = stack.redis().zcard(f"rq:scheduled:{queue.QUEUE_NAME}")
@@ -152,6 +168,8 @@ def main(argv: list[str] | None = None) -> dict:
     with Stack("throughput") as stack:
         note("throughput: GameWorker, fleet:arrival")
         game = run_game(stack, args.workers, args.fleets, args.window)
+        note("throughput: GameWorker, fleet:arrival and fleet:return interleaved")
+        mixed = run_game(stack, args.workers, args.fleets, args.window, mixed=True)
         note("throughput: GameWorker, fleet:arrival, batches off")
         unbatched = run_game(stack, args.workers, args.fleets, args.window, GAME_EVENT_BATCH_SIZE="1")
         note("throughput: GameWorker, no-op")
@@ -169,6 +187,10 @@ def main(argv: list[str] | None = None) -> dict:
         "game": {
             "setup": "manage.py rqworker game_events --with-scheduler x N, fleet:arrival 50 v 50",
             **game,
+        },
+        "game_mixed": {
+            "setup": "the same, half of them fleet:return, interleaved with the arrivals",
+            **mixed,
         },
         "game_unbatched": {"setup": "the same, GAME_EVENT_BATCH_SIZE=1 (one job at a time)", **unbatched},
         "game_noop": {"setup": "the same GameWorkers, bench.noop.noop", **game_noop},

@@ -43,6 +43,7 @@ QUEUE_NAME: str = settings.GAME_QUEUE
 
 WAKE_KEY = "gc:scheduler:wake"  # promoters block on it; put() pushes when a job is due sooner
 PROMOTE_BATCH = 500
+CLAIM_WINDOW = 4  # a batch of a kind is taken from the first CLAIM_WINDOW x batch size queued jobs
 
 # A job whose worker died must run again soon (CONTRACT: within 30 s of a SIGKILL), not after
 # RQ's own timeouts (the worker key lives job timeout + 60 s, registries are cleaned every 10 min).
@@ -100,29 +101,31 @@ return {#due, first[2] or false}
 """
 
 
-# Takes more jobs of one kind for a GameWorker batch and starts them, in one step: while the head of
-# the queue has the kind's id prefix, pops it and does what RQ does when a worker starts a job
-# (rq.executions.Execution.create and Job.prepare_for_execution: the execution hash and its
+# Takes more jobs of one kind for a GameWorker batch and starts them, in one step. It looks at the
+# first `window` queued jobs (all due: a queue holds only due jobs), takes up to `limit` of those
+# whose id has the kind's prefix, and puts the others back at the head in their order: a crowd of
+# arrivals and returns, interleaved, is worked off as a batch of each, and a job of another kind
+# waits at most one batch longer. For each job taken it does what RQ does when a worker starts a
+# job (rq.executions.Execution.create and Job.prepare_for_execution: the execution hash and its
 # registry, the started registry's "<job id>:<execution id>" member, the job's status, start time
 # and worker). Being one script, a job is never popped without being started under the worker's
-# name, so a worker that dies here leaves nothing for the intermediate-list recovery; a dead
-# worker's started jobs are handed back by recover_abandoned. Contiguous only, so the queue stays
-# first in, first out; ids whose job hash is gone are dropped, as RQ's dequeue drops them.
+# name, so a worker that dies here leaves nothing in between: its started jobs are handed back by
+# recover_abandoned. Ids whose job hash is gone are dropped, as RQ's dequeue drops them.
 # KEYS: queue list, started registry. ARGV: prefix, worker name, now (epoch seconds), now (RQ's
-# text form), heartbeat ttl, job key prefix, then one fresh execution id per job it may take.
-# Returns {job id, execution id, the job hash as HGETALL gives it} per job taken.
+# text form), heartbeat ttl, job key prefix, window, then one fresh execution id per job it may
+# take. Returns {job id, execution id, the job hash as HGETALL gives it} per job taken.
 _CLAIM_SCRIPT = """
 local prefix, worker, now, now_text = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
-local ttl = tonumber(ARGV[5])
-local taken = {}
-local limit = #ARGV - 6
-while #taken < limit do
-    local id = redis.call('LINDEX', KEYS[1], 0)
-    if not id or string.sub(id, 1, #prefix) ~= prefix then break end
-    redis.call('LPOP', KEYS[1])
+local ttl, limit = tonumber(ARGV[5]), #ARGV - 7
+local head = redis.call('LPOP', KEYS[1], tonumber(ARGV[7]))
+if not head then return {} end
+local taken, others = {}, {}
+for _, id in ipairs(head) do
     local job = ARGV[6] .. id
-    if redis.call('EXISTS', job) == 1 then
-        local execution_id = ARGV[7 + #taken]
+    if #taken == limit or string.sub(id, 1, #prefix) ~= prefix then
+        others[#others + 1] = id
+    elseif redis.call('EXISTS', job) == 1 then
+        local execution_id = ARGV[8 + #taken]
         local member = id .. ':' .. execution_id
         local execution = 'rq:execution:' .. member
         redis.call('HSET', execution, 'id', execution_id, 'created_at', now, 'last_heartbeat', now,
@@ -135,6 +138,9 @@ while #taken < limit do
             'worker_name', worker)
         taken[#taken + 1] = {id, execution_id, redis.call('HGETALL', job)}
     end
+end
+for i = #others, 1, -1 do
+    redis.call('LPUSH', KEYS[1], others[i])
 end
 return taken
 """
@@ -168,8 +174,9 @@ class Claimed:
 
 
 def claim_more(queue: Queue, id_prefix: str, limit: int, *, worker_name: str, ttl: int) -> list[Claimed]:
-    """Take up to `limit` more jobs of one kind from the head of the queue and start them under
-    `worker_name` (see _CLAIM_SCRIPT); the started registry keeps them `ttl` seconds."""
+    """Take up to `limit` more jobs of one kind from the first CLAIM_WINDOW x `limit` jobs of the
+    queue and start them under `worker_name` (see _CLAIM_SCRIPT); the started registry keeps them
+    `ttl` seconds."""
     if limit <= 0:
         return []
     started = now()
@@ -180,6 +187,7 @@ def claim_more(queue: Queue, id_prefix: str, limit: int, *, worker_name: str, tt
         utcformat(started),
         ttl,
         Job.redis_job_namespace_prefix,
+        CLAIM_WINDOW * limit,
         *(uuid4().hex for _ in range(limit)),
     ]
     keys = [queue.key, queue.started_job_registry.key]

@@ -18,8 +18,8 @@ Four additions:
   the next due time (woken sooner when an earlier job is scheduled) and moves due jobs to the
   queue with one Lua script, so several promoters never move a job twice.
 - Batches: when the job it dequeued is of a kind that declares a batch function
-  (galactic.queue.batchable, e.g. fleet:arrival) and more jobs of that kind wait right behind it,
-  it takes and starts up to GAME_EVENT_BATCH_SIZE - 1 of them with one Lua script
+  (galactic.queue.batchable, e.g. fleet:arrival) and more jobs of that kind wait near the head of
+  the queue, it takes and starts up to GAME_EVENT_BATCH_SIZE - 1 of them with one Lua script
   (galactic.queue.claim_more) and runs them all through that function in one database
   transaction: three Redis round trips for the batch after RQ's dequeue of the first (take, start
   the first, finish) instead of about twenty per job. Each job still goes through RQ's states,
@@ -159,8 +159,8 @@ class GameWorker(SimpleWorker):
         return batch if batch is not None and job.id.startswith(batch.id_prefix) else None
 
     def _execute_batch(self, first: Job, batch: queue.Batch, rq_queue: Queue) -> None:
-        """Run `first` with the jobs of its kind waiting right behind it, as one batch; alone, as RQ
-        runs a job, when none waits."""
+        """Run `first` with the jobs of its kind waiting near the head of the queue, as one batch;
+        alone, as RQ runs a job, when none waits."""
         ttl = self.get_heartbeat_ttl(first)
         limit = settings.GAME_EVENT_BATCH_SIZE - 1
         claimed = queue.claim_more(rq_queue, batch.id_prefix, limit, worker_name=self.name, ttl=ttl)

@@ -61,7 +61,7 @@ def test_finished_jobs_of_a_batch_are_kept_as_rq_keeps_them_when_a_result_ttl_is
     assert_nothing_left(redis_conn)
 
 
-def test_a_batch_takes_only_its_own_kind_and_keeps_the_queue_in_order(redis_conn, processes):
+def test_a_batch_takes_its_kind_from_among_other_jobs_which_keep_their_order(redis_conn, processes):
     due = datetime.now(UTC) - timedelta(seconds=1)
     events = []
     for i in range(12):
@@ -71,9 +71,25 @@ def test_a_batch_takes_only_its_own_kind_and_keeps_the_queue_in_order(redis_conn
             events.append(queue.PendingEvent("tests.jobs.tally", f"{TALLY_PREFIX}t{i}", due, (f"t{i}",)))
     queue.put_many(events)
     processes.run_burst_worker()
-    assert batch_sizes() == [3, 3, 3]  # the tallies between the others
-    order = sorted((runs(name)[0], name) for name in [e.args[0] for e in events])
-    assert [name for _, name in order] == [e.args[0] for e in events]
+    assert batch_sizes() == [9]  # every tally in one batch, though others stood between them
+    others = [runs(f"other-{i}")[0] for i in (3, 7, 11)]
+    assert others == sorted(others)  # the others, after it, in their order
+    assert all(len(runs(e.args[0])) == 1 for e in events)
+    assert max(runs(f"t{i}")[0] for i in range(12) if i % 4 != 3) <= others[0]
+    assert_nothing_left(redis_conn)
+
+
+def test_a_batch_looks_only_so_far_down_the_queue(redis_conn, processes):
+    names = [f"w{i}" for i in range(4)]
+    due = datetime.now(UTC) - timedelta(seconds=1)
+    # batch size 2: the window is 4 jobs (queue.CLAIM_WINDOW x 1 more): w0, then o0-o3, then w1-w3
+    events = [queue.PendingEvent("tests.jobs.tally", f"{TALLY_PREFIX}w0", due, ("w0",))]
+    events += [queue.PendingEvent("tests.jobs.record", f"o{i}", due, (f"o{i}",)) for i in range(4)]
+    events += [queue.PendingEvent("tests.jobs.tally", f"{TALLY_PREFIX}{n}", due, (n,)) for n in names[1:]]
+    queue.put_many(events)
+    processes.run_burst_worker(env=process_env(GAME_EVENT_BATCH_SIZE="2"))
+    assert batch_sizes() == [1, 2, 1]  # w0 found no partner within its window; then w1+w2, w3
+    assert all(len(runs(name)) == 1 for name in [*names, "o0", "o1", "o2", "o3"])
     assert_nothing_left(redis_conn)
 
 
