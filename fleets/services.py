@@ -118,6 +118,9 @@ def _check_stock(origin: Planet, ships: dict[str, int], cargo: dict[str, int], f
         raise Conflict("the planet cannot launch this fleet now", fields)
 
 
+ARRIVAL_FIELDS = ("status", "ships", *RESOURCES, "report")  # what an arrival changes on a fleet
+
+
 def fleet_arrive(*, fleet_id: int) -> bool:
     """fleet:arrival for one fleet; see fleet_arrive_many. True if it acted."""
     return fleet_arrive_many([fleet_id])[fleet_id]
@@ -127,7 +130,7 @@ def fleet_arrive_many(fleet_ids: Sequence[int]) -> dict[int, bool]:
     """fleet:arrival. Attack: battle, loot, maybe defeat an NPC base. Transport: unload.
 
     Many fleets in one transaction, as the GameWorker batches the arrivals that fall due together:
-    a handful of statements for the whole batch instead of eight per fleet. Fleets landing on the
+    the seven statements of one arrival serve the whole batch. Fleets landing on the
     same planet are applied in arrival order, each to what the previous one left, exactly as one
     transaction per fleet would.
 
@@ -179,9 +182,6 @@ def fleet_arrive_many(fleet_ids: Sequence[int]) -> dict[int, bool]:
         bulk_save(fleets, ARRIVAL_FIELDS)
         jobs.schedule_returns([fleet for fleet in fleets if fleet.status == Fleet.Status.RETURNING])
     return acted
-
-
-ARRIVAL_FIELDS = ("status", "ships", *RESOURCES, "report")
 
 
 def _attack(fleet: Fleet, target: Planet, npc: NpcBase | None) -> Report:
