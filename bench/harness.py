@@ -302,8 +302,11 @@ class Stack:
     # --- processes -----------------------------------------------------------------------------
     def _popen(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen:
         self._spawned += 1
-        with open(self.log_dir / f"{name}-{self._spawned}.log", "ab") as log:
-            return subprocess.Popen(args, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        path = self.log_dir / f"{name}-{self._spawned}.log"
+        with open(path, "ab") as log:
+            proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc.log_path = path  # what it printed, for a benchmark that waits for a word from it
+        return proc
 
     def spawn(self, name: str, args: list[str], **env: str) -> subprocess.Popen:
         proc = self._popen(name, args, self.env(**env))

@@ -15,6 +15,9 @@ Phases, one after the other on the same Redis (each on its own queue, workers st
 - baseline: stock `rq worker --worker-class rq.worker.SimpleWorker` x WORKERS running no-op jobs
   (Queue.enqueue_many), the figure the game must reach.
 - stock_fork: stock forking `rq worker` (rq.Worker, a work horse per job) x WORKERS, no-op jobs.
+- stock_bullmq: BullMQ (Node.js; bench/bullmq, installed with `npm ci` on first use) x WORKERS
+  processes at concurrency 1, no-op jobs, timed from each job's processedOn and finishedOn. A
+  reference only, skipped where Node.js is missing.
 
 Each phase runs until its jobs are done or WINDOW seconds have passed, then its workers are
 stopped. Rate = jobs finished / (last ended_at - first started_at), both read from the job hashes
@@ -24,8 +27,11 @@ that RQ writes, so process start-up is not counted. Target: game >= baseline.
 from __future__ import annotations
 
 import argparse
+import shutil
+import subprocess
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 from bench.harness import CpuMeter, Stack, cpu_seconds, distribution, emit, note, wait_until
 
@@ -152,6 +158,48 @@ def run_stock(stack: Stack, name: str, worker_class: str, workers: int, jobs: in
     return result
 
 
+BULLMQ = Path(__file__).resolve().parent / "bullmq"  # package.json (bullmq, pinned) and noop.mjs
+
+
+def run_bullmq(stack: Stack, workers: int, jobs: int, window: float) -> dict:
+    """Stock BullMQ (Node.js), `workers` processes at concurrency 1 running no-op jobs, written with
+    addBulk while they work (as run_stock writes RQ's). Installs bullmq with `npm ci` the first
+    time; skipped where Node.js is missing."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if not node or not npm:
+        return {"skipped": "node and npm are not installed"}
+    if not (BULLMQ / "node_modules" / "bullmq").exists():
+        note("throughput: npm ci (bullmq)")
+        subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"], cwd=BULLMQ, check=True, capture_output=True, timeout=300
+        )
+    name, script, port = "stock_bullmq", str(BULLMQ / "noop.mjs"), str(stack.redis_port)
+    procs = [stack.spawn("bullmq", [node, script, "work", port, name]) for _ in range(workers)]
+    if not wait_until(lambda: all("ready" in p.log_path.read_text() for p in procs), 30, 0.1):
+        raise RuntimeError(f"the BullMQ workers did not start; logs in {stack.log_dir}")
+    redis = stack.redis()
+    meter = cpu_meter(stack, procs)
+    subprocess.run([node, script, "write", port, name, str(jobs)], check=True, timeout=60)
+    wait_until(lambda: redis.zcard(f"bull:{name}:completed") >= jobs, window, 0.25)
+    cpu = meter.stop()
+    pipe = redis.pipeline(transaction=False)
+    for i in range(jobs):
+        pipe.hmget(f"bull:{name}:noop-{i}", "processedOn", "finishedOn")
+    times = [(int(s) / 1000, int(e) / 1000) for s, e in pipe.execute() if s and e]
+    stack.stop_all(procs)
+    redis.flushdb()
+    if len(times) < 2:
+        return {"jobs": len(times), "per_s": None}
+    span = max(e for _, e in times) - min(s for s, _ in times)
+    return {
+        "jobs": len(times),
+        "of": jobs,
+        "span_s": round(span, 3),
+        "per_s": round(len(times) / span, 1),
+        "cpu_ms_per_job": {k: round(v * 1000 / len(times), 2) for k, v in cpu.items()},
+    }
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -180,6 +228,8 @@ def main(argv: list[str] | None = None) -> dict:
         )
         note("throughput: stock forking Worker, no-op")
         fork = run_stock(stack, "stock_fork", "rq.worker.Worker", args.workers, args.fork_jobs, args.window)
+        note("throughput: stock BullMQ (Node.js), no-op")
+        bullmq = run_bullmq(stack, args.workers, args.noop_jobs, args.window)
         machine = stack.machine()
     result = {
         "benchmark": "throughput",
@@ -196,6 +246,7 @@ def main(argv: list[str] | None = None) -> dict:
         "game_noop": {"setup": "the same GameWorkers, bench.noop.noop", **game_noop},
         "baseline": {"setup": "rq worker --worker-class rq.worker.SimpleWorker x N, no-op", **simple},
         "stock_fork": {"setup": "rq worker (forking rq.Worker) x N, no-op", **fork},
+        "stock_bullmq": {"setup": "BullMQ Worker (Node.js), concurrency 1, x N processes, no-op", **bullmq},
         "target": "game.per_s >= baseline.per_s",
         "meets_target": bool(game["per_s"] and simple["per_s"] and game["per_s"] >= simple["per_s"]),
         "machine": machine,
