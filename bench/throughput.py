@@ -112,8 +112,7 @@ def run_game(stack: Stack, workers: int, fleets: int, window: float, mixed: bool
         else queue.PendingEvent("fleets.jobs.fleet_arrival", arrival_job_id(i), at, (i,))
         for i in fleet_ids
     ]
-    for start in range(0, len(events), 500):
-        queue.put_many(events[start : start + 500])
+    queue.put_many(events)
     time.sleep(max(0.0, at.timestamp() - time.time()))
     result = measure(stack, procs, queue.QUEUE_NAME, [e.job_id for e in events], window)
     stack.stop_all(procs)

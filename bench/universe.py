@@ -100,8 +100,8 @@ def schedule_arrivals(fleet_ids: list[int], at: datetime) -> None:
     from fleets.jobs import arrival_job_id
     from galactic import queue
 
-    for fleet_id in fleet_ids:
-        queue.put("fleets.jobs.fleet_arrival", job_id=arrival_job_id(fleet_id), at=at, args=(fleet_id,))
+    events = [queue.PendingEvent("fleets.jobs.fleet_arrival", arrival_job_id(i), at, (i,)) for i in fleet_ids]
+    queue.put_many(events)
 
 
 def dispatchers(count: int) -> list[dict]:

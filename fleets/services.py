@@ -7,7 +7,7 @@ the FOR KEY SHARE lock that inserting a fleet takes on both its planets (galacti
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from django.db import transaction
 from django.utils import timezone
@@ -118,6 +118,18 @@ def _check_stock(origin: Planet, ships: dict[str, int], cargo: dict[str, int], f
         raise Conflict("the planet cannot launch this fleet now", fields)
 
 
+def _lock_with_owner(model: type[Fleet] | type[Planet], pks: Iterable[int], **filters: object) -> dict:
+    """The rows of `model` with these keys (that match `filters`), with their owner, locked FOR NO
+    KEY UPDATE in key order (the lock order of the whole game); by key."""
+    rows = (
+        model.objects.select_for_update(of=("self",), no_key=True)
+        .select_related("owner")
+        .filter(pk__in=pks, **filters)
+        .order_by("pk")
+    )
+    return {row.pk: row for row in rows}
+
+
 ARRIVAL_FIELDS = ("status", "ships", *RESOURCES, "report")  # what an arrival changes on a fleet
 
 
@@ -141,21 +153,10 @@ def fleet_arrive_many(fleet_ids: Sequence[int]) -> dict[int, bool]:
     """
     acted = dict.fromkeys(fleet_ids, False)
     with transaction.atomic():
-        fleets = list(
-            Fleet.objects.select_for_update(of=("self",), no_key=True)
-            .select_related("owner")
-            .filter(pk__in=fleet_ids, status=Fleet.Status.OUTBOUND)
-            .order_by("pk")
-        )
+        fleets = list(_lock_with_owner(Fleet, fleet_ids, status=Fleet.Status.OUTBOUND).values())
         if not fleets:
             return acted
-        targets = {
-            planet.pk: planet
-            for planet in Planet.objects.select_for_update(of=("self",), no_key=True)
-            .select_related("owner")
-            .filter(pk__in={fleet.target_id for fleet in fleets})
-            .order_by("pk")
-        }
+        targets = _lock_with_owner(Planet, {fleet.target_id for fleet in fleets})
         unowned = [pk for pk, planet in targets.items() if planet.owner_id is None]
         npcs = {
             npc.planet_id: npc
@@ -233,19 +234,10 @@ def fleet_return_many(fleet_ids: Sequence[int]) -> dict[int, bool]:
     """
     acted = dict.fromkeys(fleet_ids, False)
     with transaction.atomic():
-        fleets = list(
-            Fleet.objects.select_for_update(no_key=True)
-            .filter(pk__in=fleet_ids, status=Fleet.Status.RETURNING)
-            .order_by("pk")
-        )
+        fleets = list(_lock_with_owner(Fleet, fleet_ids, status=Fleet.Status.RETURNING).values())
         if not fleets:
             return acted
-        origins = {
-            planet.pk: planet
-            for planet in Planet.objects.select_for_update(no_key=True)
-            .filter(pk__in={fleet.origin_id for fleet in fleets})
-            .order_by("pk")
-        }
+        origins = _lock_with_owner(Planet, {fleet.origin_id for fleet in fleets})
         for fleet in sorted(fleets, key=lambda f: (f.return_at, f.pk)):
             origin = origins[fleet.origin_id]
             origin.settle(fleet.return_at)

@@ -112,11 +112,12 @@ return {#due, first[2] or false}
 # name, so a worker that dies here leaves nothing in between: its started jobs are handed back by
 # recover_abandoned. Ids whose job hash is gone are dropped, as RQ's dequeue drops them.
 # KEYS: queue list, started registry. ARGV: prefix, worker name, now (epoch seconds), now (RQ's
-# text form), heartbeat ttl, job key prefix, window, then one fresh execution id per job it may
-# take. Returns {job id, execution id, the job hash as HGETALL gives it} per job taken.
+# text form), heartbeat ttl, job key prefix, window, most jobs to take, a fresh random execution id
+# prefix (the n-th job taken gets it with n appended). Returns {job id, execution id, the job hash
+# as HGETALL gives it} per job taken.
 _CLAIM_SCRIPT = """
 local prefix, worker, now, now_text = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
-local ttl, limit = tonumber(ARGV[5]), #ARGV - 7
+local ttl, limit = tonumber(ARGV[5]), tonumber(ARGV[8])
 local head = redis.call('LPOP', KEYS[1], tonumber(ARGV[7]))
 if not head then return {} end
 local taken, others = {}, {}
@@ -125,7 +126,7 @@ for _, id in ipairs(head) do
     if #taken == limit or string.sub(id, 1, #prefix) ~= prefix then
         others[#others + 1] = id
     elseif redis.call('EXISTS', job) == 1 then
-        local execution_id = ARGV[8 + #taken]
+        local execution_id = ARGV[9] .. (#taken + 1)
         local member = id .. ':' .. execution_id
         local execution = 'rq:execution:' .. member
         redis.call('HSET', execution, 'id', execution_id, 'created_at', now, 'last_heartbeat', now,
@@ -188,7 +189,8 @@ def claim_more(queue: Queue, id_prefix: str, limit: int, *, worker_name: str, tt
         ttl,
         Job.redis_job_namespace_prefix,
         CLAIM_WINDOW * limit,
-        *(uuid4().hex for _ in range(limit)),
+        limit,
+        uuid4().hex,  # one per call, not per job: this runs before every batchable job
     ]
     keys = [queue.key, queue.started_job_registry.key]
     taken = _script(queue.connection, _CLAIM_SCRIPT)(keys=keys, args=args)
