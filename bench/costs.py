@@ -9,7 +9,7 @@
    - `pg_round_trips`: what the connection really sent (libpq trace, bench.probes.PgTrace):
      queries + BEGIN + COMMIT + the CONN_HEALTH_CHECKS ping that follows close_old_connections;
    - `redis_commands`: what the event itself sends to Redis (MONITOR): scheduling fleet:return
-     (or npc:respawn) with galactic.queue.put.
+     (or npc:respawn) with galactic.events.queue.put.
    Cases: an attack on a player's planet (50 v 50, loot, return scheduled), alone and in batches
    of BATCH (`fleets.services.fleet_arrive_many`, as the GameWorker runs arrivals that are due
    together; figures per event), an attack on an NPC base (tiers 1-3; a defeat also schedules
@@ -22,7 +22,7 @@
    (`write_commands`). The worker's idle traffic (heartbeats, promoter, liveness thread), measured
    over IDLE seconds just before, is subtracted. One worker, so nothing is shared.
    - game_unbatched: the GameWorker with GAME_EVENT_BATCH_SIZE=1 (one job at a time, as before
-     batches), EVENTS real fleet arrivals (50 v 50) written with galactic.queue.put, falling due
+     batches), EVENTS real fleet arrivals (50 v 50) written with galactic.events.queue.put, falling due
      together;
    - game: `manage.py rqworker game_events --with-scheduler` as deployed (batches on), the same;
    - game_noop: the same worker, EVENTS `bench.noop.noop` jobs written with put;
@@ -245,7 +245,7 @@ def redis_costs(stack: Stack, n: int) -> dict:
     from rq import Queue
 
     from bench import universe
-    from galactic import queue
+    from galactic.events import queue
 
     redis = stack.redis()
     redis.ping()
@@ -289,7 +289,7 @@ def redis_costs(stack: Stack, n: int) -> dict:
     time.sleep(1)
     idle_game = costs.idle(IDLE)
     result["game"] = {
-        "setup": "manage.py rqworker game_events --with-scheduler, fleet:arrival 50 v 50, galactic.queue.put",
+        "setup": "manage.py rqworker game_events --with-scheduler, fleet:arrival 50 v 50, queue.put",
         **costs.events(write_fleets(fleet_ids), finished(queue.QUEUE_NAME, n), n),
     }
 
@@ -299,7 +299,7 @@ def redis_costs(stack: Stack, n: int) -> dict:
             queue.put("bench.noop.noop", job_id=f"noop-{i}", at=at)
 
     result["game_noop"] = {
-        "setup": "the same GameWorker, bench.noop.noop, galactic.queue.put",
+        "setup": "the same GameWorker, bench.noop.noop, galactic.events.queue.put",
         **costs.events(write_noops, finished(queue.QUEUE_NAME, 2 * n), n),
     }
     result["game"]["idle"] = idle_game

@@ -7,7 +7,7 @@ worker processes. Each event is `bench.noop.record(due)`, whose first act is to 
 lateness = that reading - the due time. Negative lateness means the event started early.
 
 - game: `python manage.py rqworker game_events --with-scheduler` x WORKERS (GameWorker and its
-  promoter threads); events written with `galactic.queue.put(at=due)`.
+  promoter threads); events written with `galactic.events.queue.put(at=due)`.
 - baseline: stock `rq worker stock_events --with-scheduler --worker-class rq.worker.SimpleWorker`
   x WORKERS (RQ's own scheduler); events written with `Queue.enqueue_at(due)`. SimpleWorker, so
   the only difference from the game run is the scheduler.
@@ -98,7 +98,7 @@ def measure(stack: Stack, procs: list, ids: list[str], dues: list, write_s: floa
 
 
 def run_game(stack: Stack, rate: int, seconds: float, workers: int) -> dict:
-    from galactic import queue
+    from galactic.events import queue
 
     procs = [stack.game_worker() for _ in range(workers)]
     stack.wait_workers(queue.QUEUE_NAME, workers)

@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.memory [--events 100000] [--run-events 2000]
 
 1. Scheduled: EVENTS fleet:arrival jobs (`fleets.jobs.fleet_arrival`, id `fleet-arrival-<n>`) are
-   written with `galactic.queue.put`, due over the next 24 h, as by EVENTS fleets in flight.
+   written with `galactic.events.queue.put`, due over the next 24 h, as by EVENTS fleets in flight.
    Bytes per event = delta of INFO memory `used_memory` / EVENTS, measured with no client but the
    benchmark's connected (the writers are separate processes, gone by then). Baseline: the same
    jobs written with stock RQ `Queue.enqueue_at` on the same Redis (after a FLUSHDB); BASELINE_EVENTS
@@ -44,7 +44,7 @@ STOCK_QUEUE = "stock_events"
 
 
 def _write_game(first: int, last: int, t0: float, spread: float) -> None:
-    from galactic import queue
+    from galactic.events import queue
 
     for n in range(first, last):
         at = datetime.fromtimestamp(t0 + spread * (n % 9973) / 9973 + n * 1e-4, UTC)
@@ -54,7 +54,7 @@ def _write_game(first: int, last: int, t0: float, spread: float) -> None:
 def _write_stock(first: int, last: int, t0: float, spread: float) -> None:
     from rq import Queue
 
-    from galactic import queue
+    from galactic.events import queue
 
     stock = Queue(STOCK_QUEUE, connection=queue.get_connection())
     for n in range(first, last):
@@ -94,7 +94,7 @@ def biggest_keys(redis, count: int = 8) -> dict[str, int]:
 
 
 def scheduled_figures(stack: Stack, writer, events: int, registry: str) -> dict:
-    from galactic import queue
+    from galactic.events import queue
 
     redis = stack.redis()
     queue.get_connection().connection_pool.disconnect()  # writers fork: no shared sockets
@@ -125,7 +125,7 @@ def after_completion(stack: Stack, run_events: int, workers: int) -> dict:
     from django.test import override_settings
     from rq.registry import FinishedJobRegistry
 
-    from galactic import queue
+    from galactic.events import queue
 
     redis = stack.redis()
     redis.flushdb()
@@ -200,9 +200,9 @@ def main(argv: list[str] | None = None) -> dict:
     # Redis 7 keeps a latency histogram (~24 KB) per command name, made on the name's first use:
     # one-off bytes that would read as growth. Off here, so used_memory counts the data only.
     with Stack("memory", redis_args=("--latency-tracking", "no")) as stack:
-        from galactic import queue
+        from galactic.events import queue
 
-        note(f"memory: {args.events} events with galactic.queue.put")
+        note(f"memory: {args.events} events with galactic.events.queue.put")
         game = scheduled_figures(stack, _write_game, args.events, f"rq:scheduled:{queue.QUEUE_NAME}")
         note(f"memory: {args.baseline_events} events with stock Queue.enqueue_at")
         stock = scheduled_figures(stack, _write_stock, args.baseline_events, f"rq:scheduled:{STOCK_QUEUE}")
@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> dict:
             "run_events": args.run_events,
             "workers": args.workers,
         },
-        "game": {"setup": "galactic.queue.put, fleet:arrival", **game},
+        "game": {"setup": "galactic.events.queue.put, fleet:arrival", **game},
         "baseline": {"setup": "stock rq Queue.enqueue_at, same function, args and ids", **stock},
         "after_completion": completed,
         "target": {"bytes_per_event_max": 1024, "bytes_per_event_after_ttl": "about 0"},

@@ -6,7 +6,7 @@ Phases, one after the other on the same Redis (each on its own queue, workers st
 
 - game (the figure): `python manage.py rqworker game_events --with-scheduler` x WORKERS running real
   fleet:arrival events (50 v 50 units: battle, loot, report, fleet:return scheduled), all falling
-  due at the same moment, written with galactic.queue.put like schedule_arrival does.
+  due at the same moment, written with galactic.events.queue.put like schedule_arrival does.
   They fall due together, so the workers run them in batches (GAME_EVENT_BATCH_SIZE, 100).
 - game_mixed: the same number of events, half of them fleet:return (fleets already flying home),
   written interleaved with the arrivals: batches must pick their kind out of a mixed queue.
@@ -90,9 +90,9 @@ def run_game(stack: Stack, workers: int, fleets: int, window: float, mixed: bool
     from django.db.models import Count, F
 
     from bench.universe import battle_fleets
-    from fleets.jobs import arrival_job_id, return_job_id
     from fleets.models import Fleet
-    from galactic import queue
+    from fleets.schedules import arrival_job_id, return_job_id
+    from galactic.events import queue
 
     procs = [stack.game_worker(**env) for _ in range(workers)]
     lead = 2.0 + fleets * 0.001  # every job is written before the first is due
@@ -123,7 +123,7 @@ def run_game(stack: Stack, workers: int, fleets: int, window: float, mixed: bool
 
 
 def run_game_noop(stack: Stack, workers: int, jobs: int, window: float) -> dict:
-    from galactic import queue
+    from galactic.events import queue
 
     procs = [stack.game_worker() for _ in range(workers)]
     stack.wait_workers(queue.QUEUE_NAME, workers)

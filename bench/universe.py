@@ -96,9 +96,9 @@ def battle_fleets(count: int, at: datetime) -> list[int]:
 
 
 def schedule_arrivals(fleet_ids: list[int], at: datetime) -> None:
-    """Write each fleet's fleet:arrival job to Redis, as fleets.jobs.schedule_arrival does after commit."""
-    from fleets.jobs import arrival_job_id
-    from galactic import queue
+    """Write each fleet's fleet:arrival job to Redis, as schedule_arrival does after commit."""
+    from fleets.schedules import arrival_job_id
+    from galactic.events import queue
 
     events = [queue.PendingEvent("fleets.jobs.fleet_arrival", arrival_job_id(i), at, (i,)) for i in fleet_ids]
     queue.put_many(events)

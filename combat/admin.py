@@ -1,11 +1,11 @@
-"""NPC bases and reports in the admin: read-only (galactic.admin_site.ReadOnlyModelAdmin)."""
+"""NPC bases and reports in the admin: read-only (galactic.admin.ReadOnlyModelAdmin)."""
 
 from __future__ import annotations
 
 from django.contrib import admin
 
 from combat.models import NpcBase, Report
-from galactic.admin_site import ReadOnlyModelAdmin
+from galactic.admin import ReadOnlyModelAdmin
 
 
 @admin.register(NpcBase)

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from combat import selectors
 from combat.models import Report
-from galactic.api import ERRORS, iso
+from galactic.http.api import ERRORS, iso
 
 router = Router(tags=["reports"])
 

@@ -6,16 +6,16 @@ from collections.abc import Iterator
 
 from django.db.models import Q
 
-from combat import jobs
+from combat import schedules
 from combat.models import NpcBase, Report
-from galactic.queue import PendingEvent
+from galactic.events.queue import PendingEvent
 
 
 def pending_events() -> Iterator[PendingEvent]:
     """The respawn of every defeated NPC base."""
     rows = NpcBase.objects.filter(state=NpcBase.State.DEFEATED).values_list("pk", "respawn_at")
     for npc_id, respawn_at in rows.iterator(chunk_size=5000):
-        yield PendingEvent("combat.jobs.npc_respawn", jobs.respawn_job_id(npc_id), respawn_at, (npc_id,))
+        yield PendingEvent(schedules.RESPAWN_JOB, schedules.respawn_job_id(npc_id), respawn_at, (npc_id,))
 
 
 def report_readable_by(report_id: int, player_id: int) -> Report | None:

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from combat import jobs
+from combat import schedules
 from combat.engine import BattleResult, Side, resolve_battle
 from combat.loot import cargo_room, loot
 from combat.models import NpcBase, Report
@@ -136,7 +136,7 @@ def npc_defeat(*, npc: NpcBase, at: datetime) -> None:
     npc.defeated_at = at
     npc.respawn_at = at + timedelta(seconds=hours * 3600 / settings.GAME_SPEED)
     npc.save(update_fields=["state", "defeated_at", "respawn_at"])
-    jobs.schedule_respawn(npc)
+    schedules.schedule_respawn(npc)
 
 
 def npc_respawn(*, npc_id: int) -> bool:

@@ -312,12 +312,12 @@ class Drill:
 
     # --- faults ----------------------------------------------------------------------------------
     def redis(self):
-        from galactic import queue
+        from galactic.events import queue
 
         return queue.get_connection()
 
     def pending_in_db(self) -> list[str]:
-        from galactic.reconcile import pending_events
+        from galactic.events.reconcile import pending_events
 
         return [event.job_id for event in pending_events()]
 
@@ -336,7 +336,7 @@ class Drill:
         return None
 
     def all_pending_back_in_redis(self) -> bool:
-        from galactic import queue
+        from galactic.events import queue
 
         job_ids = self.pending_in_db()
         pipe = self.redis().pipeline(transaction=False)

@@ -1,4 +1,4 @@
-"""Fleets in the admin: read-only (galactic.admin_site.ReadOnlyModelAdmin), with "send home" as an
+"""Fleets in the admin: read-only (galactic.admin.ReadOnlyModelAdmin), with "send home" as an
 action on the list and on the stuck-events page (both through fleets.services)."""
 
 from __future__ import annotations
@@ -10,11 +10,8 @@ from django.utils import timezone
 
 from fleets import services
 from fleets.models import Fleet
-from galactic import stuck
-from galactic.admin_site import ReadOnlyModelAdmin
+from galactic.admin import ReadOnlyModelAdmin
 from galactic.errors import GameError
-
-stuck.register_action("fleet-arrival", "Send the fleet home", services.fleet_recall_for_event)
 
 
 class OverdueFilter(admin.SimpleListFilter):

@@ -10,7 +10,7 @@ from pydantic import Field, StrictInt
 from combat.api import report_json
 from fleets import selectors, services
 from fleets.models import Fleet
-from galactic.api import ERRORS, Amounts, PlanetId, iso
+from galactic.http.api import ERRORS, Amounts, PlanetId, iso
 
 router = Router(tags=["fleets"])
 

@@ -3,3 +3,14 @@ from django.apps import AppConfig
 
 class FleetsConfig(AppConfig):
     name = "fleets"
+
+    def ready(self) -> None:
+        from fleets import jobs, schedules, services
+        from galactic.events import queue, stuck
+
+        # The GameWorker may run arrivals (and returns) that are due together in one transaction.
+        queue.batchable(
+            jobs.fleet_arrival, id_prefix=schedules.ARRIVAL_JOB_PREFIX, run_many=jobs.fleet_arrivals
+        )
+        queue.batchable(jobs.fleet_return, id_prefix=schedules.RETURN_JOB_PREFIX, run_many=jobs.fleet_returns)
+        stuck.register_action("fleet-arrival", "Send the fleet home", services.fleet_recall_for_event)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from fleets import jobs
+from fleets import schedules
 from fleets.models import Fleet
-from galactic.queue import PendingEvent
+from galactic.events.queue import PendingEvent
 
 
 def pending_events() -> Iterator[PendingEvent]:
@@ -18,11 +18,11 @@ def pending_events() -> Iterator[PendingEvent]:
     for fleet_id, status, arrive_at, return_at in rows.iterator(chunk_size=5000):
         if status == Fleet.Status.OUTBOUND:
             yield PendingEvent(
-                "fleets.jobs.fleet_arrival", jobs.arrival_job_id(fleet_id), arrive_at, (fleet_id,)
+                schedules.ARRIVAL_JOB, schedules.arrival_job_id(fleet_id), arrive_at, (fleet_id,)
             )
         else:
             yield PendingEvent(
-                "fleets.jobs.fleet_return", jobs.return_job_id(fleet_id), return_at, (fleet_id,)
+                schedules.RETURN_JOB, schedules.return_job_id(fleet_id), return_at, (fleet_id,)
             )
 
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from combat import services as combat
 from combat.models import NpcBase, Report
-from fleets import jobs
+from fleets import schedules
 from fleets.models import Fleet
 from galactic.db import bulk_save
 from galactic.errors import Conflict, Invalid, NotFound
@@ -98,7 +98,7 @@ def fleet_dispatch(
             arrive_at=launch.arrive_at,
             return_at=launch.return_at,
         )
-        jobs.schedule_arrival(fleet)
+        schedules.schedule_arrival(fleet)
     return fleet
 
 
@@ -181,7 +181,7 @@ def fleet_arrive_many(fleet_ids: Sequence[int]) -> dict[int, bool]:
             fleet.report = report
         bulk_save(targets.values(), Planet.STATE_FIELDS)
         bulk_save(fleets, ARRIVAL_FIELDS)
-        jobs.schedule_returns([fleet for fleet in fleets if fleet.status == Fleet.Status.RETURNING])
+        schedules.schedule_returns([fleet for fleet in fleets if fleet.status == Fleet.Status.RETURNING])
     return acted
 
 
@@ -271,12 +271,12 @@ def fleet_recall(*, fleet_id: int, player: Player | None = None) -> Fleet:
         fleet.return_at = turn + (turn - fleet.depart_at)
         fleet.status = Fleet.Status.RETURNING
         fleet.save(update_fields=["arrive_at", "return_at", "status"])
-        jobs.schedule_return(fleet)
+        schedules.schedule_return(fleet)
     return fleet
 
 
 def fleet_recall_for_event(fleet_id: int) -> str:
-    """The operators' "send the fleet home" on a stuck fleet:arrival (galactic.stuck; registered in
+    """The operators' "send the fleet home" on a stuck fleet:arrival (galactic.events.stuck; registered in
     fleets/admin.py): takes the job's arguments and calls fleet_recall(player=None). Raises NotFound
     or Conflict as it does. Returns what happened, for the operator."""
     fleet = fleet_recall(fleet_id=fleet_id, player=None)

@@ -1,4 +1,4 @@
-"""Players and planets in the admin: read-only (galactic.admin_site.ReadOnlyModelAdmin)."""
+"""Players and planets in the admin, read-only, and the read-only base the other apps' admins use."""
 
 from __future__ import annotations
 
@@ -6,8 +6,21 @@ from django.contrib import admin
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
-from galactic.admin_site import ReadOnlyModelAdmin
 from galactic.models import Planet, Player
+
+
+class ReadOnlyModelAdmin(admin.ModelAdmin):
+    """For game models: only services change game state (an edited or deleted row would break the
+    invariants the jobs rely on), so the admin shows them and offers actions that call services."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
 
 
 @admin.register(Player)

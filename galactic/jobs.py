@@ -1,11 +1,8 @@
-"""Periodic upkeep jobs of the queue itself."""
+"""Moved to galactic.events.jobs. This alias keeps the old dotted path working for what Redis and
+deployments may still name (see the README's "Upgrading"); it goes in the next release."""
 
-from __future__ import annotations
+import sys
 
-from galactic import queue, reconcile
+from galactic.events import jobs
 
-
-def reconcile_events() -> dict[str, int]:
-    """Periodic: hand back jobs of dead workers, and put back every pending event Redis lost."""
-    recovered = queue.recover_abandoned()
-    return {**reconcile.reconcile().as_dict(), "recovered": recovered}
+sys.modules[__name__] = jobs

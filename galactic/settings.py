@@ -37,10 +37,11 @@ CSRF_TRUSTED_ORIGINS: list[str] = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 INSTALLED_APPS = [
     # Our apps come first so that their management commands (rqscheduler) override django-rq's.
     "galactic",
+    "galactic.events",
     "combat",
     "fleets",
     "probes",
-    "galactic.apps.GameAdminConfig",  # django.contrib.admin, with the queue figures
+    "galactic.events.apps.GameAdminConfig",  # django.contrib.admin, with the queue figures
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -51,7 +52,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "galactic.middleware.DropMalformedSessionCookie",
+    "galactic.http.middleware.DropMalformedSessionCookie",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -169,8 +170,8 @@ def sentinel_config(sentinels: list[str]) -> dict:
 GAME_QUEUE = "game_events"
 RQ_QUEUES = {GAME_QUEUE: {**redis_config(), "DEFAULT_TIMEOUT": 300}}
 RQ = {
-    # In-process worker (no fork per job) with Django connection hygiene: see galactic/worker.py.
-    "WORKER_CLASS": "galactic.worker.GameWorker",
+    # In-process worker (no fork per job) with Django connection hygiene: see galactic/events/worker.py.
+    "WORKER_CLASS": "galactic.events.worker.GameWorker",
 }
 RQ_SHOW_ADMIN_LINK = True
 
@@ -180,10 +181,10 @@ GAME_EVENT_RETRY_DELAYS: list[int] = [
     int(x) for x in env.list("GAME_EVENT_RETRY_DELAYS", default=["5", "30", "120"])
 ]
 # Seconds a finished event's job (and RQ's result stream, ~5 KB) stays in Redis. 0 by default: the
-# database holds the outcome, and `completed` comes from the workers' counters (galactic.metrics).
+# database holds the outcome, and `completed` comes from the workers' counters (galactic.events.metrics).
 GAME_EVENT_RESULT_TTL: int = env.int("GAME_EVENT_RESULT_TTL", default=0)
 # Most jobs of one kind (fleet:arrival, fleet:return) a worker runs together in one transaction when
-# they are due together; see galactic/worker.py. 1 turns batching off.
+# they are due together; see galactic/events/worker.py. 1 turns batching off.
 GAME_EVENT_BATCH_SIZE: int = env.int("GAME_EVENT_BATCH_SIZE", default=100)
 if GAME_EVENT_BATCH_SIZE < 1:
     raise ImproperlyConfigured(f"GAME_EVENT_BATCH_SIZE must be at least 1, got {GAME_EVENT_BATCH_SIZE}")
@@ -234,7 +235,7 @@ LOGGING = {
     "loggers": {"rq.worker": {"level": RQ_LOG_LEVEL}},
 }
 
-# Where galactic.reconcile finds the events the database says must still happen.
+# Where galactic.events.reconcile finds the events the database says must still happen.
 GAME_EVENT_SOURCES: list[str] = [
     "fleets.selectors.pending_events",
     "combat.selectors.pending_events",
@@ -246,6 +247,6 @@ STUCK_EVENT_SECONDS: int = env.int("STUCK_EVENT_SECONDS", default=60)
 RECONCILE_INTERVAL: int = env.int("RECONCILE_INTERVAL", default=30)
 GAME_PERIODIC_JOBS: list[tuple[str, str, int]] = [
     ("probe-update", "probes.jobs.probe_update", PROBE_UPDATE_INTERVAL),
-    ("reconcile-events", "galactic.jobs.reconcile_events", RECONCILE_INTERVAL),
+    ("reconcile-events", "galactic.events.jobs.reconcile_events", RECONCILE_INTERVAL),
 ]
 GAME_SCHEDULER_POLL: int = env.int("GAME_SCHEDULER_POLL", default=1)

@@ -3,10 +3,10 @@ from django.urls import include, path
 
 from combat.api import router as reports_router
 from fleets.api import router as fleets_router
-from galactic import web
-from galactic.api import api
-from galactic.api import router as universe_router
-from galactic.monitoring import health, metrics_view
+from galactic.events.monitoring import health, metrics_view
+from galactic.http import web
+from galactic.http.api import api
+from galactic.http.api import router as universe_router
 from probes.api import router as probes_router
 
 api.add_router("", universe_router)

@@ -1,4 +1,4 @@
-"""Probe missions and notices in the Django admin: read-only (galactic.admin_site.ReadOnlyModelAdmin),
+"""Probe missions and notices in the Django admin: read-only (galactic.admin.ReadOnlyModelAdmin),
 since only services change game state (an edited mission would break the invariants probe:update
 relies on)."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from galactic.admin_site import ReadOnlyModelAdmin
+from galactic.admin import ReadOnlyModelAdmin
 from probes.models import Notice, ProbeMission
 
 

@@ -13,7 +13,7 @@ from ninja import Query, Router, Schema, Status
 from pydantic import Field, StrictInt
 
 from combat.api import report_json
-from galactic.api import ERRORS, PlanetId, iso
+from galactic.http.api import ERRORS, PlanetId, iso
 from probes import selectors, services
 from probes.models import Notice, ProbeMission
 

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import connection
 from redis import Redis
 
-from galactic import queue
+from galactic.events import queue
 from galactic.models import Planet
 from galactic.services import NewPlayer
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from galactic import queue
+from galactic.events import queue
 
 
 def record(name: str) -> None:

@@ -1,5 +1,5 @@
 """A batch of arrivals (or returns) in one transaction gives exactly what one transaction per
-fleet gives, in arrival order: the GameWorker may batch them (galactic/worker.py)."""
+fleet gives, in arrival order: the GameWorker may batch them (galactic/events/worker.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from combat.services import npc_seed
 from fleets import services
 from fleets.models import Fleet
 from fleets.services import fleet_dispatch
-from galactic import queue
+from galactic.events import queue
 from galactic.models import Planet
 from tests.conftest import fleet_totals
 

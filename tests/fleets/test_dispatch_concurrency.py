@@ -17,7 +17,7 @@ from django.test import Client
 
 from fleets import services
 from fleets.models import Fleet
-from galactic import queue
+from galactic.events import queue
 from galactic.models import Planet
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -10,9 +10,9 @@ from django.utils import timezone
 from combat.models import Report
 from fleets.models import Fleet
 from fleets.services import fleet_dispatch
-from galactic import queue
+from galactic.events import queue
+from galactic.events.reconcile import reconcile
 from galactic.models import Planet
-from galactic.reconcile import reconcile
 from tests.conftest import fleet_totals, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]

@@ -11,10 +11,10 @@ from django.utils import timezone
 from combat.jobs import npc_respawn
 from combat.models import NpcBase, Report
 from combat.services import npc_seed
-from fleets import jobs
+from fleets import jobs, schedules
 from fleets.models import Fleet
 from fleets.services import fleet_dispatch
-from galactic import queue
+from galactic.events import queue
 from galactic.models import Planet
 from tests.conftest import REPO, fleet_totals, process_env
 
@@ -54,7 +54,7 @@ def test_arrival_twice_fights_and_loots_once(make_player, redis_conn):
     ) == after_first
     assert Report.objects.count() == 1
     assert fleet_totals() == before
-    assert queue.job_status(jobs.return_job_id(fleet.pk)) == "queued"  # due at once at this speed
+    assert queue.job_status(schedules.return_job_id(fleet.pk)) == "queued"  # due at once at this speed
 
 
 @pytest.mark.django_db(transaction=True)
@@ -136,7 +136,7 @@ def test_a_fleet_that_loses_everything_is_destroyed_and_never_returns(make_playe
     jobs.fleet_arrival(fleet.pk)
     fleet.refresh_from_db()
     assert fleet.status == Fleet.Status.DESTROYED and fleet.ships == {}
-    assert queue.job_status(jobs.return_job_id(fleet.pk)) is None
+    assert queue.job_status(schedules.return_job_id(fleet.pk)) is None
 
 
 CALL_ARRIVALS = """

@@ -15,7 +15,7 @@ from django.utils import timezone
 from combat.models import Report
 from combat.services import npc_seed
 from fleets.models import Fleet
-from galactic import queue
+from galactic.events import queue
 from galactic.flight import distance, fuel_cost
 from galactic.models import Planet
 from galactic.services import NewPlayer

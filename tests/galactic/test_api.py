@@ -423,7 +423,7 @@ def test_openapi_schema(client):
 
 
 def test_iso_helper_is_utc_with_milliseconds():
-    from galactic.api import iso
+    from galactic.http.api import iso
 
     assert iso(datetime(2030, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)) == "2030-01-02T03:04:05.678Z"
     assert iso(None) is None

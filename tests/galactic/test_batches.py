@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from rq.job import Job
 
-from galactic import queue
+from galactic.events import queue
 from tests.conftest import process_env, wait_for
 from tests.jobs import TALLY_PREFIX, batch_sizes, runs
 

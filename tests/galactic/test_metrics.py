@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.contrib.auth import get_user_model
 
-from galactic import metrics, queue
+from galactic.events import metrics, queue
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -10,7 +10,7 @@ import pytest
 from django.db import transaction
 from rq.job import Job
 
-from galactic import queue
+from galactic.events import queue
 from tests.conftest import wait_for
 from tests.jobs import runs
 

@@ -9,8 +9,8 @@ import pytest
 
 from fleets.models import Fleet
 from fleets.services import fleet_dispatch
-from galactic import queue
-from galactic.reconcile import reconcile
+from galactic.events import queue
+from galactic.events.reconcile import reconcile
 from tests.conftest import REPO, process_env, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)

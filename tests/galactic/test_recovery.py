@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from rq.job import Job
 
-from galactic import queue
+from galactic.events import queue
 from tests.conftest import wait_for
 from tests.jobs import runs
 

@@ -14,7 +14,7 @@ from django.test import override_settings
 from redis import Redis
 
 from fleets.models import Fleet
-from galactic import queue
+from galactic.events import queue
 from galactic.settings import redis_config
 from tests.conftest import fleet_totals, process_env, wait_for
 from tests.galactic.test_health import free_port

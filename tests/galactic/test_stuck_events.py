@@ -12,10 +12,10 @@ from django.utils import timezone
 
 from combat.models import Report
 from combat.services import npc_seed
-from fleets import jobs
+from fleets import jobs, schedules
 from fleets.models import Fleet
 from fleets.services import fleet_dispatch
-from galactic import queue, stuck
+from galactic.events import queue, stuck
 
 pytestmark = pytest.mark.django_db(transaction=True)  # on_commit scheduling runs as in production
 
@@ -75,7 +75,7 @@ def test_an_overdue_arrival_with_no_job_shows_as_missing(staff_client, stuck_fle
     response = staff_client.get(PAGE)
     assert response.status_code == 200
     [row] = response.context["stuck"].events
-    assert row.event.job_id == jobs.arrival_job_id(stuck_fleet.pk)
+    assert row.event.job_id == schedules.arrival_job_id(stuck_fleet.pk)
     assert (row.type, row.status, row.action.label) == ("fleet-arrival", "missing", "Send the fleet home")
     assert timedelta(minutes=10) <= row.late < timedelta(minutes=11)
     page = response.content.decode()
@@ -90,16 +90,16 @@ def test_events_late_by_less_than_the_threshold_are_not_stuck(
     fleet = dispatch_attack(make_player)
     make_overdue(fleet, timedelta(seconds=30))
     assert staff_client.get(PAGE).context["stuck"].total == 0
-    assert jobs.arrival_job_id(fleet.pk) not in staff_client.get(PAGE).content.decode()
+    assert schedules.arrival_job_id(fleet.pk) not in staff_client.get(PAGE).content.decode()
 
     settings.STUCK_EVENT_SECONDS = 10
     assert [row.event.job_id for row in staff_client.get(PAGE).context["stuck"].events] == [
-        jobs.arrival_job_id(fleet.pk)
+        schedules.arrival_job_id(fleet.pk)
     ]
 
 
 def test_process_now_applies_the_arrival_once(staff_client, stuck_fleet):
-    job_id = jobs.arrival_job_id(stuck_fleet.pk)
+    job_id = schedules.arrival_job_id(stuck_fleet.pk)
     response = post(staff_client, "process", job_id)
     assert messages_of(response) == [("success", f"{job_id}: processed")]
     stuck_fleet.refresh_from_db()
@@ -124,7 +124,7 @@ def test_process_now_on_an_event_done_meanwhile_changes_nothing(stuck_fleet):
 
 
 def test_requeue_writes_the_job_due_now_and_leaves_a_live_one_alone(staff_client, stuck_fleet):
-    job_id = jobs.arrival_job_id(stuck_fleet.pk)
+    job_id = schedules.arrival_job_id(stuck_fleet.pk)
     response = post(staff_client, "requeue", job_id)
     assert messages_of(response) == [("success", f"{job_id}: requeued, due now")]
     assert queue.job_status(job_id) == "queued"
@@ -136,20 +136,20 @@ def test_requeue_writes_the_job_due_now_and_leaves_a_live_one_alone(staff_client
 
 
 def test_send_home_turns_the_fleet_around(staff_client, stuck_fleet):
-    job_id = jobs.arrival_job_id(stuck_fleet.pk)
+    job_id = schedules.arrival_job_id(stuck_fleet.pk)
     response = post(staff_client, "extra", job_id)
     [(level, text)] = messages_of(response)
     assert level == "success" and text.startswith(f"{job_id}: fleet {stuck_fleet.pk} sent home")
     stuck_fleet.refresh_from_db()
     assert stuck_fleet.status == Fleet.Status.RETURNING
     assert stuck_fleet.report is None and not Report.objects.exists()  # no battle on the way home
-    assert queue.job_status(jobs.return_job_id(stuck_fleet.pk)) in ("queued", "scheduled")
+    assert queue.job_status(schedules.return_job_id(stuck_fleet.pk)) in ("queued", "scheduled")
 
 
 def test_an_event_that_is_not_stuck_is_left_to_the_workers(staff_client, make_player, redis_conn):
     fleet = dispatch_attack(make_player)  # arrives hours from now
     for action in ("process", "requeue", "extra"):
-        response = post(staff_client, action, jobs.arrival_job_id(fleet.pk))
+        response = post(staff_client, action, schedules.arrival_job_id(fleet.pk))
         assert messages_of(response)[0][0] == "info"
     fleet.refresh_from_db()
     assert fleet.status == Fleet.Status.OUTBOUND and not Report.objects.exists()
@@ -162,19 +162,19 @@ def test_outsiders_are_sent_to_the_login_page(client, make_player, stuck_fleet, 
         client.force_login(make_player("mallory").player.user)
     for response in (
         client.get(PAGE),
-        client.post(PAGE, {"action": "process", "job_id": jobs.arrival_job_id(stuck_fleet.pk)}),
-        client.post(PAGE, {"action": "requeue", "job_id": jobs.arrival_job_id(stuck_fleet.pk)}),
+        client.post(PAGE, {"action": "process", "job_id": schedules.arrival_job_id(stuck_fleet.pk)}),
+        client.post(PAGE, {"action": "requeue", "job_id": schedules.arrival_job_id(stuck_fleet.pk)}),
     ):
         assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
     stuck_fleet.refresh_from_db()
     assert stuck_fleet.status == Fleet.Status.OUTBOUND
-    assert queue.job_status(jobs.arrival_job_id(stuck_fleet.pk)) is None
+    assert queue.job_status(schedules.arrival_job_id(stuck_fleet.pk)) is None
 
 
 def test_actions_need_the_csrf_token(stuck_fleet):
     client = Client(enforce_csrf_checks=True)
     client.force_login(get_user_model().objects.create_user("ops", password="pw", is_staff=True))
-    response = client.post(PAGE, {"action": "process", "job_id": jobs.arrival_job_id(stuck_fleet.pk)})
+    response = client.post(PAGE, {"action": "process", "job_id": schedules.arrival_job_id(stuck_fleet.pk)})
     assert response.status_code == 403
     stuck_fleet.refresh_from_db()
     assert stuck_fleet.status == Fleet.Status.OUTBOUND

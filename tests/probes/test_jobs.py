@@ -11,7 +11,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from combat.models import Report
-from galactic import queue
+from galactic.events import queue
 from galactic.models import Planet
 from galactic.ships import SHIPS
 from probes.models import Notice, ProbeMission

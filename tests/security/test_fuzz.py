@@ -28,7 +28,7 @@ from schemathesis.checks import not_a_server_error
 
 from combat.models import NpcBase, Report
 from fleets.models import Fleet
-from galactic import queue
+from galactic.events import queue
 from galactic.models import Planet, Player
 from galactic.ships import RESOURCES, SHIPS
 from galactic.wsgi import application

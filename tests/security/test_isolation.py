@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from combat.models import Report
 from fleets.models import Fleet
-from galactic import queue
+from galactic.events import queue
 from galactic.models import Planet
 from galactic.services import NewPlayer
 from probes.models import Notice, ProbeMission

@@ -16,7 +16,7 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
-from galactic import queue
+from galactic.events import queue
 from galactic.settings import redis_config
 from tests import jobs
 from tests.conftest import process_env, wait_for

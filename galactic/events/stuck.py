@@ -1,6 +1,6 @@
 """Stuck events: pending events overdue by more than STUCK_EVENT_SECONDS, and what operators do about them.
 
-Like galactic.reconcile, this module knows no game: an event is a job path, a fixed job id, a due
+Like galactic.events.reconcile, this module knows no game: an event is a job path, a fixed job id, a due
 time and primitive arguments, read from the database through settings.GAME_EVENT_SOURCES. Two
 actions work on any event: run its job now, in this process (every handler is idempotent and locks
 its rows), or write its job to Redis again. An app may add one action of its own to an event type
@@ -23,10 +23,10 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 from redis.exceptions import RedisError
 
-from galactic import queue
 from galactic.errors import GameError
-from galactic.queue import PendingEvent
-from galactic.reconcile import pending_events
+from galactic.events import queue
+from galactic.events.queue import PendingEvent
+from galactic.events.reconcile import pending_events
 
 logger = logging.getLogger(__name__)
 

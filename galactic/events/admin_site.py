@@ -9,7 +9,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, URLResolver, path
 from redis.exceptions import RedisError
 
-from galactic import metrics, queue, stuck
+from galactic.events import metrics, queue, stuck
 
 
 class GameAdminSite(admin.AdminSite):
@@ -41,7 +41,7 @@ class GameAdminSite(admin.AdminSite):
 
     def stuck_events_view(self, request: HttpRequest) -> HttpResponse:
         """GET: the pending events overdue by more than STUCK_EVENT_SECONDS. POST: one action on one
-        of them (galactic.stuck.act), then back here with what happened as a message."""
+        of them (galactic.events.stuck.act), then back here with what happened as a message."""
         if request.method == "POST":
             outcome = stuck.act(
                 request.POST.get("action", ""), request.POST.get("job_id", ""), by=request.user.get_username()
@@ -50,20 +50,6 @@ class GameAdminSite(admin.AdminSite):
             return redirect("admin:stuck_events")
         context = {**self.each_context(request), "title": "Stuck events", "stuck": stuck.stuck_events()}
         return TemplateResponse(request, "admin/stuck_events.html", context)
-
-
-class ReadOnlyModelAdmin(admin.ModelAdmin):
-    """For game models: only services change game state (an edited or deleted row would break the
-    invariants the jobs rely on), so the admin shows them and offers actions that call services."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 def _ms(value: float | None) -> str:

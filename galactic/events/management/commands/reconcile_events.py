@@ -2,7 +2,7 @@ import sys
 
 from django.core.management.base import BaseCommand
 
-from galactic.reconcile import ReconcileResult, reconcile
+from galactic.events.reconcile import ReconcileResult, reconcile
 
 
 class Command(BaseCommand):

@@ -9,7 +9,7 @@ Stock rq-scheduler has three traps for periodic jobs, each handled here:
 - it polls every 60 s by default: here every second (GAME_SCHEDULER_POLL).
 
 Registration is checked on every pass, so after a Redis wipe the periodic jobs come back on their
-own. Each run is a job of its own (`<id>-<due epoch>`) written through galactic.queue, so two
+own. Each run is a job of its own (`<id>-<due epoch>`) written through galactic.events.queue, so two
 schedulers, or a pass that repeats, still give one run per period.
 """
 
@@ -26,7 +26,7 @@ from django_rq.queues import DjangoScheduler
 from redis.exceptions import RedisError
 from rq.job import Job
 
-from galactic import queue
+from galactic.events import queue
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class GameScheduler(DjangoScheduler):
         for periodic in periodic_jobs():
             registered = self.connection.zscore(self.scheduled_jobs_key, periodic.job_id)
             if registered is not None and self.connection.exists(Job.key_for(periodic.job_id)):
-                self._update_interval(periodic)
+                self._refresh(periodic)
                 continue
             logger.info("registering periodic job %s every %d s", periodic.job_id, periodic.interval)
             job = self._create_job(
@@ -68,8 +68,14 @@ class GameScheduler(DjangoScheduler):
             job.save()
             self.connection.zadd(self.scheduled_jobs_key, {job.id: time.time()}, nx=True)
 
-    def _update_interval(self, periodic: PeriodicJob) -> None:
+    def _refresh(self, periodic: PeriodicJob) -> None:
+        """Bring a registration made by an older release up to date: its interval, and its job path
+        (a path that moved keeps working through an import alias until this rewrites it)."""
         job = Job.fetch(periodic.job_id, connection=self.connection)
+        if job.func_name != periodic.func:
+            logger.info("periodic job %s now runs %s (was %s)", periodic.job_id, periodic.func, job.func_name)
+            job.func_name = periodic.func
+            job.save()
         if job.meta.get("interval") != periodic.interval:
             job.meta["interval"] = periodic.interval
             job.save_meta()

@@ -1,5 +1,5 @@
 """`python manage.py rqscheduler`: django-rq's command, with the periodic game jobs registered
-under fixed ids and a one-second poll (see galactic.scheduler)."""
+under fixed ids and a one-second poll (see galactic.events.scheduler)."""
 
 import os
 
@@ -8,8 +8,8 @@ from django.core.management.base import BaseCommand
 from django_rq.queues import get_connection
 from rq_scheduler.utils import setup_loghandlers
 
-from galactic import queue
-from galactic.scheduler import GameScheduler
+from galactic.events import queue
+from galactic.events.scheduler import GameScheduler
 
 
 class Command(BaseCommand):

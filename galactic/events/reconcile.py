@@ -16,8 +16,8 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 from rq.job import Job
 
-from galactic import queue
-from galactic.queue import PendingEvent
+from galactic.events import queue
+from galactic.events.queue import PendingEvent
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 from redis.exceptions import RedisError
 
-from galactic import metrics, queue
+from galactic.events import metrics, queue
 
 logger = logging.getLogger(__name__)
 

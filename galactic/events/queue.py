@@ -1,0 +1,463 @@
+"""The game_events queue: how every app schedules work, and what operators see of it.
+
+This module knows no game. It schedules dotted job paths, with fixed ids and primitive
+arguments, on the RQ queue `game_events`, and gives the CONTRACT's guarantees:
+
+- `schedule()` defers the write to Redis until the surrounding transaction commits. django-rq's
+  COMMIT_MODE only covers `enqueue()`, not `enqueue_at()`, so we do it ourselves.
+- One id, one job: a job whose id is already queued, scheduled or started is left alone; a finished
+  or failed one is replaced (the database said the event is still pending). RQ's `enqueue_at()`
+  overwrites instead, and its `unique=True` only rejects any existing hash, so the check and the
+  write are one Lua script.
+- Due times are kept to the millisecond (RQ truncates to the second, which fires up to 0.9 s early);
+  a job that is already due goes straight to the queue, the others are moved there on time by
+  the workers' promoter threads (`promote_due`, see galactic.events.worker).
+- Retries with growing delays, then the failed registry.
+- The jobs of a dead worker go back to the queue within seconds (`recover_abandoned`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+from uuid import uuid4
+
+import django_rq
+from django.conf import settings
+from django.db import transaction
+from redis import Redis
+from redis.commands.core import Script
+from rq import Queue, Retry
+from rq.job import Job, JobStatus
+from rq.utils import now, utcformat
+from rq.worker_registration import WORKERS_BY_QUEUE_KEY
+
+from galactic.events import metrics
+
+logger = logging.getLogger(__name__)
+
+QUEUE_NAME: str = settings.GAME_QUEUE
+
+WAKE_KEY = "gc:scheduler:wake"  # promoters block on it; put() pushes when a job is due sooner
+PROMOTE_BATCH = 500
+CLAIM_WINDOW = 4  # a batch of a kind is taken from the first CLAIM_WINDOW x batch size queued jobs
+
+# A job whose worker died must run again soon (CONTRACT: within 30 s of a SIGKILL), not after
+# RQ's own timeouts (the worker key lives job timeout + 60 s, registries are cleaned every 10 min).
+# So every GameWorker keeps a short-lived liveness key fresh from a background thread, and any
+# process may hand the started jobs of a worker whose key expired back to the queue.
+LIVENESS_TTL = 6  # seconds; the worker refreshes its key every LIVENESS_TTL / 3
+INTERMEDIATE_GRACE = 10  # seconds a dequeued job may sit before a worker starts it
+
+
+# KEYS: job hash, queue list, scheduled registry, failed registry, finished registry, set of queues,
+# wake-up list of the promoters. ARGV: job id, due timestamp (float seconds), now, queue key, then
+# HSET pairs. Returns 1 when it created the job, 0 when a live job with that id already existed.
+_PUT_SCRIPT = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if status == 'queued' or status == 'scheduled' or status == 'started' or status == 'deferred' then
+    return 0
+end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
+redis.call('ZREM', KEYS[5], ARGV[1])
+redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+if tonumber(ARGV[2]) <= tonumber(ARGV[3]) then
+    redis.call('HSET', KEYS[1], 'status', 'queued')
+    redis.call('RPUSH', KEYS[2], ARGV[1])
+else
+    redis.call('HSET', KEYS[1], 'status', 'scheduled')
+    local first = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+    redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
+    if first[2] == nil or tonumber(ARGV[2]) < tonumber(first[2]) then
+        -- due sooner than anything the promoters wait for: wake one of them
+        redis.call('LPUSH', KEYS[7], ARGV[2])
+        redis.call('LTRIM', KEYS[7], 0, 9)
+    end
+end
+redis.call('SADD', KEYS[6], ARGV[4])
+return 1
+"""
+
+# Moves due jobs from the scheduled registry to the queue, atomically, so any number of workers
+# may run it at once and each job is promoted once. KEYS: scheduled registry, queue list.
+# ARGV: now (float seconds), batch size, job key prefix, enqueued_at text.
+# Returns {promoted, score of the next scheduled job or false}.
+_PROMOTE_SCRIPT = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, id in ipairs(due) do
+    redis.call('ZREM', KEYS[1], id)
+    local job = ARGV[3] .. id
+    if redis.call('EXISTS', job) == 1 then
+        redis.call('HSET', job, 'status', 'queued', 'enqueued_at', ARGV[4])
+        redis.call('RPUSH', KEYS[2], id)
+    end
+end
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return {#due, first[2] or false}
+"""
+
+
+# Takes more jobs of one kind for a GameWorker batch and starts them, in one step. It looks at the
+# first `window` queued jobs (all due: a queue holds only due jobs), takes up to `limit` of those
+# whose id has the kind's prefix, and puts the others back at the head in their order: a crowd of
+# arrivals and returns, interleaved, is worked off as a batch of each, and a job of another kind
+# waits at most one batch longer. For each job taken it does what RQ does when a worker starts a
+# job (rq.executions.Execution.create and Job.prepare_for_execution: the execution hash and its
+# registry, the started registry's "<job id>:<execution id>" member, the job's status, start time
+# and worker). Being one script, a job is never popped without being started under the worker's
+# name, so a worker that dies here leaves nothing in between: its started jobs are handed back by
+# recover_abandoned. Ids whose job hash is gone are dropped, as RQ's dequeue drops them.
+# KEYS: queue list, started registry. ARGV: prefix, worker name, now (epoch seconds), now (RQ's
+# text form), heartbeat ttl, job key prefix, window, most jobs to take, a fresh random execution id
+# prefix (the n-th job taken gets it with n appended). Returns {job id, execution id, the job hash
+# as HGETALL gives it} per job taken.
+_CLAIM_SCRIPT = """
+local prefix, worker, now, now_text = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local ttl, limit = tonumber(ARGV[5]), tonumber(ARGV[8])
+local head = redis.call('LPOP', KEYS[1], tonumber(ARGV[7]))
+if not head then return {} end
+local taken, others = {}, {}
+for _, id in ipairs(head) do
+    local job = ARGV[6] .. id
+    if #taken == limit or string.sub(id, 1, #prefix) ~= prefix then
+        others[#others + 1] = id
+    elseif redis.call('EXISTS', job) == 1 then
+        local execution_id = ARGV[9] .. (#taken + 1)
+        local member = id .. ':' .. execution_id
+        local execution = 'rq:execution:' .. member
+        redis.call('HSET', execution, 'id', execution_id, 'created_at', now, 'last_heartbeat', now,
+            'worker_name', worker)
+        redis.call('EXPIRE', execution, ttl)
+        redis.call('ZADD', 'rq:executions:' .. id, now + ttl + 60, execution_id)
+        redis.call('EXPIRE', 'rq:executions:' .. id, ttl + 60)
+        redis.call('ZADD', KEYS[2], now + ttl, member)
+        redis.call('HSET', job, 'status', 'started', 'started_at', now_text, 'last_heartbeat', now_text,
+            'worker_name', worker)
+        taken[#taken + 1] = {id, execution_id, redis.call('HGETALL', job)}
+    end
+end
+for i = #others, 1, -1 do
+    redis.call('LPUSH', KEYS[1], others[i])
+end
+return taken
+"""
+
+
+@dataclass(frozen=True)
+class Batch:
+    """How a GameWorker runs many due jobs of one kind at once (see galactic.events.worker).
+
+    `id_prefix` names the kind's job ids; `run_many` takes the single argument of each job, in
+    order, does all their work in one transaction (all or nothing) and returns their results in
+    the same order. Only for jobs written by put() (no dependents, no callbacks).
+    """
+
+    id_prefix: str
+    run_many: Callable[[list], list]
+
+
+def batchable(func: Callable, *, id_prefix: str, run_many: Callable[[list], list]) -> None:
+    """Declare that the GameWorker may run jobs of `func` (one argument each) through `run_many`."""
+    func.batch = Batch(id_prefix, run_many)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A job claim_more() took and started: its id, execution id and job hash (HGETALL form)."""
+
+    job_id: str
+    execution_id: str
+    data: dict[bytes, bytes]
+
+
+def claim_more(queue: Queue, id_prefix: str, limit: int, *, worker_name: str, ttl: int) -> list[Claimed]:
+    """Take up to `limit` more jobs of one kind from the first CLAIM_WINDOW x `limit` jobs of the
+    queue and start them under `worker_name` (see _CLAIM_SCRIPT); the started registry keeps them
+    `ttl` seconds."""
+    if limit <= 0:
+        return []
+    started = now()
+    args = [
+        id_prefix,
+        worker_name,
+        started.timestamp(),
+        utcformat(started),
+        ttl,
+        Job.redis_job_namespace_prefix,
+        CLAIM_WINDOW * limit,
+        limit,
+        uuid4().hex,  # one per call, not per job: this runs before every batchable job
+    ]
+    keys = [queue.key, queue.started_job_registry.key]
+    taken = _script(queue.connection, _CLAIM_SCRIPT)(keys=keys, args=args)
+    return [
+        Claimed(job_id.decode(), execution_id.decode(), dict(zip(data[::2], data[1::2], strict=True)))
+        for job_id, execution_id, data in taken
+    ]
+
+
+def liveness_key(worker_name: str) -> str:
+    return f"gc:alive:{worker_name}"  # the Lua below builds the same name
+
+
+# KEYS: started registry, job hash, queue list, execution hash. ARGV: registry member
+# ("<job id>:<execution id>"), job id. The worker's name is read here, not before: RQ registers
+# the execution (with the worker's name) one round trip before it writes it to the job hash, and a
+# name read in that gap would look like nobody's. The worker's keys are derived from its name
+# (fine on a standalone Redis or Sentinel; not Redis Cluster, which RQ does not support either).
+_REQUEUE_ABANDONED_SCRIPT = """
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+local worker = redis.call('HGET', KEYS[4], 'worker_name')
+if not worker or worker == '' then worker = redis.call('HGET', KEYS[2], 'worker_name') end
+if not worker or worker == '' then return 0 end
+local record = 'rq:worker:' .. worker
+local alive
+if redis.call('HGET', record, 'liveness') then
+    alive = redis.call('EXISTS', 'gc:alive:' .. worker) == 1
+else
+    alive = redis.call('EXISTS', record) == 1
+end
+if alive then return 0 end
+redis.call('ZREM', KEYS[1], ARGV[1])
+local status = redis.call('HGET', KEYS[2], 'status')
+if status ~= 'started' and status ~= 'queued' then return 0 end
+redis.call('HSET', KEYS[2], 'status', 'queued')
+redis.call('HDEL', KEYS[2], 'worker_name')
+redis.call('RPUSH', KEYS[3], ARGV[2])
+return 1
+"""
+
+# KEYS: intermediate list, job hash, queue list. ARGV: job id.
+_REQUEUE_STRANDED_SCRIPT = """
+if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 0 end
+if redis.call('HGET', KEYS[2], 'status') ~= 'queued' then return 0 end
+redis.call('RPUSH', KEYS[3], ARGV[1])
+return 1
+"""
+
+
+_connections: dict[str, Redis] = {}
+
+
+def get_connection() -> Redis:
+    """One Redis client (and connection pool) per configuration, kept for the process.
+
+    django-rq builds a new client, and so a new TCP connection, on every call.
+    """
+    config = settings.RQ_QUEUES[QUEUE_NAME]
+    key = repr(sorted(config.items()))
+    if key not in _connections:
+        _connections[key] = django_rq.get_connection(QUEUE_NAME)
+    return _connections[key]
+
+
+def get_queue() -> Queue:
+    return django_rq.get_queue(QUEUE_NAME, connection=get_connection())
+
+
+@dataclass(frozen=True)
+class PendingEvent:
+    """An event the database says must still happen; see galactic.events.reconcile."""
+
+    func: str
+    job_id: str
+    at: datetime
+    args: tuple = ()
+
+
+def schedule(func: str, *, job_id: str, at: datetime, args: tuple = ()) -> None:
+    """Schedule `func(*args)` to run at `at` under `job_id`, once the current transaction commits.
+
+    Outside a transaction it is written at once. If Redis cannot be reached the error is logged
+    and swallowed: the database still holds the pending event, and `reconcile_events` enqueues it.
+    """
+    schedule_many([PendingEvent(func, job_id, at, args)])
+
+
+def schedule_many(events: Sequence[PendingEvent]) -> None:
+    """schedule() for many events: written together (one round trip) once the transaction commits."""
+    if events:
+        transaction.on_commit(partial(put_many, list(events)), robust=True)
+
+
+def put(func: str, *, job_id: str, at: datetime, args: tuple = ()) -> bool:
+    """Write the job to Redis now, unless a live job with this id exists. True if it was written."""
+    return put_many([PendingEvent(func, job_id, at, args)])[0]
+
+
+def put_many(events: Sequence[PendingEvent]) -> list[bool]:
+    """put() for many events, pipelined: one round trip. Per event, True if it was written."""
+    queue = get_queue()
+    write = _script(queue.connection, _PUT_SCRIPT)
+    shared_keys = [
+        queue.key,
+        queue.scheduled_job_registry.key,
+        queue.failed_job_registry.key,
+        queue.finished_job_registry.key,
+        Queue.redis_queues_keys,
+        WAKE_KEY,
+    ]
+    retry = Retry(max=len(settings.GAME_EVENT_RETRY_DELAYS), interval=settings.GAME_EVENT_RETRY_DELAYS)
+    pipe = queue.connection.pipeline(transaction=False)
+    for event in events:
+        job = queue.create_job(
+            event.func,
+            args=event.args,
+            job_id=event.job_id,
+            description=f"{event.job_id} at {event.at.isoformat(timespec='milliseconds')}",
+            retry=retry,
+            result_ttl=settings.GAME_EVENT_RESULT_TTL,
+            failure_ttl=None,
+            meta={"due": event.at.timestamp()},  # the worker measures lateness against it
+        )
+        job.origin = queue.name
+        job.enqueued_at = datetime.now(UTC)
+        fields = []
+        for key, value in job.to_dict().items():
+            if value is not None:
+                fields += [key, value]
+        now = datetime.now(UTC).timestamp()
+        write(
+            keys=[job.key, *shared_keys],
+            args=[job.id, event.at.timestamp(), now, queue.key, *fields],
+            client=pipe,
+        )
+    return [bool(created) for created in pipe.execute()]
+
+
+_scripts: dict[tuple[int, str], Script] = {}
+
+
+def _script(connection: Redis, source: str) -> Script:
+    key = (id(connection), source)
+    if key not in _scripts:
+        _scripts[key] = connection.register_script(source)
+    return _scripts[key]
+
+
+def promote_due(connection: Redis | None = None) -> tuple[int, float | None]:
+    """Move every scheduled job that is due (to the millisecond, never early) onto the queue.
+
+    Returns how many it moved in this batch (PROMOTE_BATCH at most: call again while it is full)
+    and the due time of the next scheduled job, if any.
+    """
+    queue = get_queue()
+    connection = connection or queue.connection
+    keys = [queue.scheduled_job_registry.key, queue.key]
+    now = datetime.now(UTC)
+    args = [now.timestamp(), PROMOTE_BATCH, Job.redis_job_namespace_prefix, utcformat(now)]
+    answer = _script(connection, _PROMOTE_SCRIPT)(keys=keys, args=args)
+    # Lua's false becomes a nil: None, or no second element at all, when nothing is scheduled
+    next_due = answer[1] if len(answer) > 1 else None
+    return answer[0], float(next_due) if next_due is not None else None
+
+
+def recover_abandoned() -> int:
+    """Hand back to the queue every started job whose worker is dead, and every job stranded
+    between dequeue and start. Safe from any number of processes at once. Returns how many.
+
+    A job is abandoned when its worker's liveness key has expired. Workers that keep no liveness
+    key (not a GameWorker) are trusted as long as RQ's own worker key lives.
+    """
+    queue = get_queue()
+    connection = queue.connection
+    recovered = 0
+    for member in connection.zrange(queue.started_job_registry.key, 0, -1):
+        member = member.decode()
+        job_id = member.split(":", 1)[0]
+        keys = [queue.started_job_registry.key, Job.key_for(job_id), queue.key, f"rq:execution:{member}"]
+        if _script(connection, _REQUEUE_ABANDONED_SCRIPT)(keys=keys, args=[member, job_id]):
+            logger.warning("requeued %s: its worker died mid-job", job_id)
+            recovered += 1
+    recovered += _recover_stranded(queue)
+    return recovered
+
+
+def _recover_stranded(queue: Queue) -> int:
+    connection = queue.connection
+    intermediate = f"{queue.key}:intermediate"
+    recovered = 0
+    for job_id in connection.lrange(intermediate, 0, -1):
+        job_id = job_id.decode()
+        # the first sighting only starts the clock; a live worker starts its job within milliseconds
+        if connection.set(f"gc:stranded:{job_id}", 1, nx=True, ex=INTERMEDIATE_GRACE * 3):
+            continue
+        if connection.ttl(f"gc:stranded:{job_id}") > INTERMEDIATE_GRACE * 2:
+            continue
+        keys = [intermediate, Job.key_for(job_id), queue.key]
+        if _script(connection, _REQUEUE_STRANDED_SCRIPT)(keys=keys, args=[job_id]):
+            logger.warning("requeued %s: dequeued by a worker that died before starting it", job_id)
+            recovered += 1
+    return recovered
+
+
+def job_status(job_id: str) -> str | None:
+    """The RQ status of the job with this id, or None when Redis has no such job."""
+    status = get_connection().hget(Job.key_for(job_id), "status")
+    return status.decode() if status else None
+
+
+def is_live(status: str | None) -> bool:
+    return status in (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.STARTED, JobStatus.DEFERRED)
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    waiting: int
+    active: int
+    delayed: int
+    completed: int
+    failed: int
+    workers: int
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "waiting": self.waiting,
+            "active": self.active,
+            "delayed": self.delayed,
+            "completed": self.completed,
+            "failed": self.failed,
+        }
+
+
+def get_queue_stats() -> QueueStats:
+    """Counts for game_events: waiting, active (started), delayed (scheduled), completed (events
+    the workers finished, as counted in galactic.events.metrics), failed, and live workers."""
+    queue = get_queue()
+    pipe = queue.connection.pipeline(transaction=False)
+    pipe.llen(queue.key)
+    for registry in (
+        queue.started_job_registry,
+        queue.scheduled_job_registry,
+        queue.finished_job_registry,
+        queue.failed_job_registry,
+    ):
+        pipe.zcard(registry.key)
+    pipe.hgetall(metrics.TOTALS)
+    waiting, active, delayed, kept_finished, failed, totals = pipe.execute()
+    # finished jobs are not kept by default (GAME_EVENT_RESULT_TTL=0): the workers count them
+    completed = sum(int(v) for k, v in totals.items() if k.startswith(b"processed:")) or kept_finished
+    return QueueStats(waiting, active, delayed, completed, failed, live_workers(queue))
+
+
+def live_workers(queue: Queue) -> int:
+    """Workers on the queue that are alive now. RQ's own count keeps a SIGKILLed worker for its
+    whole TTL (minutes); a GameWorker is alive while its liveness key is."""
+    connection = queue.connection
+    names = [
+        name.decode().rsplit(":", 1)[-1] for name in connection.smembers(WORKERS_BY_QUEUE_KEY % queue.name)
+    ]
+    pipe = connection.pipeline(transaction=False)
+    for name in names:
+        pipe.hget(f"rq:worker:{name}", "liveness")
+        pipe.exists(liveness_key(name), f"rq:worker:{name}")
+    answers = pipe.execute()
+    alive = 0
+    for keeps_liveness, existing in zip(answers[::2], answers[1::2], strict=True):
+        # existing counts the liveness key and RQ's worker key: a GameWorker needs both
+        alive += existing == 2 if keeps_liveness else existing >= 1
+    return alive
