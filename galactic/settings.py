@@ -81,14 +81,31 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------------------------------
 # SQLite is the embedded default for a first run; production and the test suite use PostgreSQL.
-DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+DATABASE_URL: str = env.str("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+if urlsplit(DATABASE_URL).scheme not in ("postgres", "postgresql", "pgsql", "sqlite"):
+    # django-environ would answer a bad URL with KeyError: 'ENGINE', and another engine with a
+    # missing driver. The URL itself is not shown: it may hold a password.
+    _scheme = urlsplit(DATABASE_URL).scheme or "none"
+    raise ImproperlyConfigured(
+        f"DATABASE_URL is not a PostgreSQL or SQLite URL (scheme: {_scheme}): "
+        "write postgres://user:password@host:5432/name, or sqlite:///db.sqlite3 for a local file"
+    )
+DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Workers run many short transactions: keep connections, but check them before reuse so a
     # restarted PostgreSQL costs one failed job (which is retried), not a dead worker.
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-else:
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Development: the web, a pool of workers and the scheduler share one file. WAL lets readers
+    # go on while one writes; BEGIN IMMEDIATE takes the write lock up front, so a transaction
+    # waits its turn (up to `timeout` s) instead of failing with "database is locked" when a read
+    # turns into a write.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        timeout=20,
+        transaction_mode="IMMEDIATE",
+        init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+    )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
