@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_rq",
+    "ninja",  # /api/docs: Swagger UI's files from the package (static), not from a CDN
 ]
 
 MIDDLEWARE = [

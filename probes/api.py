@@ -99,6 +99,10 @@ def notice_json(notice: Notice) -> dict:
 
 @router.post("", response={201: ProbeOut, **ERRORS})
 def probe_create(request: HttpRequest, payload: ProbeIn) -> Status:
+    """Send espionage probes from one of your planets to any planet, for deuterium. On arrival
+    they report its resources, and its ships, defences and technology as the number of probes and
+    the espionage levels allow; the report is yours even if the target discovers and destroys
+    them. They resolve at the next probe update (every PROBE_UPDATE_INTERVAL s)."""
     mission = services.probe_dispatch(
         player=request.auth,
         origin_id=payload.origin,
@@ -111,18 +115,22 @@ def probe_create(request: HttpRequest, payload: ProbeIn) -> Status:
 
 @router.get("", response={200: ProbePage, **ERRORS})
 def probe_list(request: HttpRequest, page: Query[PageParams]) -> dict:
+    """Your probe missions, newest first, with their reports once they arrived."""
     missions, count = selectors.probe_missions_of(request.auth.pk, limit=page.limit, offset=page.offset)
     return {"items": [probe_json(mission) for mission in missions], "count": count}
 
 
 @router.get("/notices", response={200: NoticePage, **ERRORS})
 def notice_list(request: HttpRequest, page: Query[PageParams]) -> dict:
+    """Probes that others sent against your planets and that were discovered, newest first. A
+    notice names the espionage report, which you may then read at /api/reports/{id}."""
     notices, count = selectors.notices_of(request.auth.pk, limit=page.limit, offset=page.offset)
     return {"items": [notice_json(notice) for notice in notices], "count": count}
 
 
 @router.get("/{probe_id}", response={200: ProbeOut, **ERRORS})
 def probe_detail(request: HttpRequest, probe_id: int) -> dict:
+    """One of your probe missions; another player's answers 404."""
     mission = selectors.probe_mission_of(request.auth.pk, probe_id)
     if mission is None:
         raise Http404

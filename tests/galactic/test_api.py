@@ -427,3 +427,28 @@ def test_iso_helper_is_utc_with_milliseconds():
 
     assert iso(datetime(2030, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)) == "2030-01-02T03:04:05.678Z"
     assert iso(None) is None
+
+
+def test_api_docs_load_swagger_from_this_server_not_a_cdn(client):
+    from django.contrib.staticfiles import finders
+
+    page = client.get("/api/docs").content.decode()
+    assert "cdn" not in page.lower()
+    for name in ("ninja/swagger-ui-bundle.js", "ninja/swagger-ui.css", "ninja/swagger-ui-init.js"):
+        assert f"/static/{name}" in page
+        assert finders.find(name), f"{name} is not among the project's static files"
+
+
+def test_probe_endpoints_are_described_like_the_fleet_endpoints(client):
+    schema = client.get("/api/openapi.json").json()
+    operations = [
+        schema["paths"]["/api/probes"]["post"],
+        schema["paths"]["/api/probes"]["get"],
+        schema["paths"]["/api/probes/notices"]["get"],
+        schema["paths"]["/api/probes/{probe_id}"]["get"],
+    ]
+    for operation in operations:
+        assert operation["summary"] and operation["description"]
+        assert {"400", "401", "404"} <= set(operation["responses"])
+        success = operation["responses"].get("201") or operation["responses"]["200"]
+        assert success["content"]["application/json"]["schema"]["$ref"].startswith("#/components/schemas/")
