@@ -3,15 +3,19 @@ action on the list and on the stuck-events page (both through fleets.services)."
 
 from __future__ import annotations
 
+import re
+
 from django.contrib import admin, messages
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from fleets import services
+from combat.api import report_json
+from fleets import schedules, services
 from fleets.models import Fleet
 from galactic.admin import ReadOnlyModelAdmin
 from galactic.errors import GameError
+from galactic.events import find
 
 
 class OverdueFilter(admin.SimpleListFilter):
@@ -78,3 +82,27 @@ class FleetAdmin(ReadOnlyModelAdmin):
     def has_recall_permission(self, request: HttpRequest) -> bool:
         # the admin is read-only; recalling is what "change fleet" means here
         return request.user.has_perm("fleets.change_fleet")
+
+
+FLEET_JOB = re.compile(r"^fleet-(?:arrival|return)-(\d{1,18})$")
+FOUND_PER_PLAYER = 20
+
+
+def find_fleets(query: str) -> list[find.Found]:
+    """For the admin's find-an-event page: the fleet with this id or job id (fleet-arrival-12), or
+    the newest fleets of the player with this name."""
+    fleets = Fleet.objects.select_related("report")
+    if match := FLEET_JOB.match(query) or re.fullmatch(r"(\d{1,18})", query):
+        fleets = fleets.filter(pk=int(match[1]))
+    else:
+        fleets = fleets.filter(owner__user__username=query).order_by("-id")[:FOUND_PER_PLAYER]
+    return [
+        find.Found(
+            title=f"Fleet {fleet.pk}: {fleet.mission}, {fleet.status}",
+            row=fleet,
+            job_ids=(schedules.arrival_job_id(fleet.pk), schedules.return_job_id(fleet.pk)),
+            report=fleet.report,
+            report_data=report_json(fleet.report) if fleet.report else None,
+        )
+        for fleet in fleets
+    ]

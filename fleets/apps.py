@@ -5,8 +5,8 @@ class FleetsConfig(AppConfig):
     name = "fleets"
 
     def ready(self) -> None:
-        from fleets import jobs, schedules, services
-        from galactic.events import queue, stuck
+        from fleets import admin, jobs, schedules, services
+        from galactic.events import find, queue, stuck
 
         # The GameWorker may run arrivals (and returns) that are due together in one transaction.
         queue.batchable(
@@ -14,3 +14,4 @@ class FleetsConfig(AppConfig):
         )
         queue.batchable(jobs.fleet_return, id_prefix=schedules.RETURN_JOB_PREFIX, run_many=jobs.fleet_returns)
         stuck.register_action("fleet-arrival", "Send the fleet home", services.fleet_recall_for_event)
+        find.register_lookup("fleets", admin.find_fleets)

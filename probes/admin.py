@@ -4,9 +4,13 @@ relies on)."""
 
 from __future__ import annotations
 
+import re
+
 from django.contrib import admin
 
+from combat.api import report_json
 from galactic.admin import ReadOnlyModelAdmin
+from galactic.events import find
 from probes.models import Notice, ProbeMission
 
 
@@ -42,3 +46,27 @@ class NoticeAdmin(ReadOnlyModelAdmin):
     raw_id_fields = ("player", "probe_mission")
     date_hierarchy = "at"
     ordering = ("-at", "-id")
+
+
+FOUND_PER_PLAYER = 20
+
+
+def find_probe_missions(query: str) -> list[find.Found]:
+    """For the admin's find-an-event page: the probe mission with this id, or the newest missions
+    of the player with this name. Their events are carried by the periodic probe-update job."""
+    missions = ProbeMission.objects.select_related("report")
+    if re.fullmatch(r"\d{1,18}", query):
+        missions = missions.filter(pk=int(query))
+    else:
+        missions = missions.filter(owner__user__username=query).order_by("-id")[:FOUND_PER_PLAYER]
+    pending = (ProbeMission.Status.OUTBOUND, ProbeMission.Status.RETURNING)
+    return [
+        find.Found(
+            title=f"Probe mission {mission.pk}: {mission.status}",
+            row=mission,
+            job_ids=("probe-update",) if mission.status in pending else (),
+            report=mission.report,
+            report_data=report_json(mission.report) if mission.report else None,
+        )
+        for mission in missions
+    ]

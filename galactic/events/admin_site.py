@@ -6,10 +6,11 @@ from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, URLResolver, path
+from django.urls import URLPattern, URLResolver, path, reverse
+from django.utils.http import urlencode
 from redis.exceptions import RedisError
 
-from galactic.events import metrics, queue, stuck
+from galactic.events import bulk, find, metrics, queue, stuck
 
 
 class GameAdminSite(admin.AdminSite):
@@ -19,7 +20,10 @@ class GameAdminSite(admin.AdminSite):
 
     def get_urls(self) -> list[URLPattern | URLResolver]:
         # admin_view: staff only (others go to the login page), CSRF-protected, never cached
-        own = [path("stuck-events/", self.admin_view(self.stuck_events_view), name="stuck_events")]
+        own = [
+            path("stuck-events/", self.admin_view(self.stuck_events_view), name="stuck_events"),
+            path("find-event/", self.admin_view(self.find_event_view), name="find_event"),
+        ]
         return own + super().get_urls()
 
     def index(self, request: HttpRequest, extra_context: dict | None = None):
@@ -50,6 +54,30 @@ class GameAdminSite(admin.AdminSite):
             return redirect("admin:stuck_events")
         context = {**self.each_context(request), "title": "Stuck events", "stuck": stuck.stuck_events()}
         return TemplateResponse(request, "admin/stuck_events.html", context)
+
+    def find_event_view(self, request: HttpRequest) -> HttpResponse:
+        """GET ?q=: what a job id, an object's id or a player's name names (galactic.events.find).
+        POST: a stuck-events action on one job, or "requeue all" on the failed events."""
+        query = (request.POST if request.method == "POST" else request.GET).get("q", "")
+        if request.method == "POST":
+            by, action = request.user.get_username(), request.POST.get("action", "")
+            if action == "requeue-all":
+                outcome = bulk.requeue_all(request.POST.get("source", ""), by=by)
+            else:
+                outcome = stuck.act(action, request.POST.get("job_id", ""), by=by)
+            messages.add_message(request, outcome.level, outcome.text)
+            return redirect(reverse("admin:find_event") + "?" + urlencode({"q": query}))
+        try:
+            given_up = bulk.counts()
+        except RedisError:
+            given_up = {}
+        context = {
+            **self.each_context(request),
+            "title": "Find an event",
+            "result": find.find(query),
+            "given_up": given_up,
+        }
+        return TemplateResponse(request, "admin/find_event.html", context)
 
 
 def _ms(value: float | None) -> str:
