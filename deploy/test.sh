@@ -30,6 +30,15 @@ if [ "$in_ci" = true ] && { [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chrome
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 
+# The alert rules (tests/test_monitoring.py) are checked by promtool, from Debian's prometheus
+# package: skipped where it is missing, except in CI, where it is installed (its service is not
+# started: nothing here runs systemd).
+if [ "$in_ci" = true ] && ! command -v promtool >/dev/null && command -v apt-get >/dev/null; then
+  echo "==> installing prometheus (promtool, for the alert rules)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
+
 echo "==> ruff"
 "$PY" -m ruff check .
 echo "==> pytest"

@@ -15,6 +15,8 @@ from galactic.events import metrics, queue
 
 logger = logging.getLogger(__name__)
 
+REDIS_UP = "# TYPE game_events_redis_up gauge\ngame_events_redis_up {}\n"
+
 
 def _database_ok() -> bool:
     try:
@@ -62,9 +64,15 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
         return JsonResponse(
             {"error": "forbidden", "detail": "staff or the metrics token only", "fields": {}}, status=403
         )
-    stats = queue.get_queue_stats()
+    try:
+        stats = queue.get_queue_stats()
+        body = metrics.prometheus_text(queue.get_connection())
+    except RedisError:
+        # the figures live in Redis: say that it is down, as a gauge an alert can watch
+        logger.warning("metrics: Redis does not answer", exc_info=True)
+        return HttpResponse(REDIS_UP.format(0), content_type="text/plain; version=0.0.4")
     gauges = [f'game_events_jobs{{state="{state}"}} {count}' for state, count in stats.as_dict().items()]
-    body = metrics.prometheus_text(queue.get_connection())
+    body += REDIS_UP.format(1)
     body += "# TYPE game_events_jobs gauge\n" + "\n".join(gauges) + "\n"
     body += f"# TYPE game_events_workers gauge\ngame_events_workers {stats.workers}\n"
     return HttpResponse(body, content_type="text/plain; version=0.0.4")
