@@ -45,8 +45,9 @@ class Found:
     report_data: dict | None = None  # the report as the API shows it
 
     @property
-    def fields(self) -> list[tuple[str, object]]:
-        return [(f.name, getattr(self.row, f.attname)) for f in self.row._meta.concrete_fields]
+    def fields(self) -> list[tuple[str, str]]:
+        """The row's columns as the database holds them (times in UTC, JSON as JSON)."""
+        return [(f.attname, _shown(getattr(self.row, f.attname))) for f in self.row._meta.concrete_fields]
 
     @property
     def admin_url(self) -> str | None:
@@ -102,8 +103,20 @@ class JobView:
 class FindResult:
     query: str
     found: list[Found] = field(default_factory=list)
-    jobs: list[JobView] = field(default_factory=list)
+    jobs: list[JobView] = field(default_factory=list)  # of every row found, then the query's own
     redis_error: str | None = None
+
+    @property
+    def sections(self) -> list[tuple[Found, list[JobView]]]:
+        """Each row found, with its jobs."""
+        by_id = {job.job_id: job for job in self.jobs}
+        return [(item, [by_id[i] for i in item.job_ids if i in by_id]) for item in self.found]
+
+    @property
+    def loose_jobs(self) -> list[JobView]:
+        """Jobs no row claims: the query itself, as a job id."""
+        claimed = {job_id for item in self.found for job_id in item.job_ids}
+        return [job for job in self.jobs if job.job_id not in claimed]
 
 
 def find(query: str) -> FindResult:
@@ -187,6 +200,14 @@ def _due(job: Job, connection) -> datetime | None:
     if due is None:
         due = connection.zscore(queue.get_queue().scheduled_job_registry.key, job.id)
     return datetime.fromtimestamp(float(due), UTC) if due is not None else None
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True)
+    return "null" if value is None else str(value)
 
 
 def _last_line(text: str | None) -> str | None:
