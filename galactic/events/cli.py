@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from functools import wraps
+from itertools import islice
 from typing import Any
 
 from django.conf import settings
@@ -45,3 +46,30 @@ def one_line_redis_errors(handle: Callable[..., Any]) -> Callable[..., Any]:
             raise CommandError(redis_problem(exc)) from exc
 
     return wrapper
+
+
+GAME_KEYS = (b"rq:", b"gc:")  # RQ's keys and the game's own
+SCAN_LIMIT = 10_000  # keys looked at: enough to notice a neighbour, quick on a large queue
+
+
+def startup_summary() -> str:
+    """What `make run` says before it starts: the database and the Redis the game uses, and a
+    warning when that Redis database holds keys that are not the game's (another program's)."""
+    from django.db import connection
+
+    from galactic.events import queue
+
+    db = connection.settings_dict
+    where = db["NAME"] if connection.vendor == "sqlite" else f"{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    lines = [f"==> database: {connection.vendor} {where} (DATABASE_URL)", f"==> Redis: {redis_location()}"]
+    try:
+        keys = islice(queue.get_connection().scan_iter(count=1000), SCAN_LIMIT)
+        others = sum(1 for key in keys if not key.startswith(GAME_KEYS))
+    except RedisError as exc:
+        return "\n".join([*lines, f"warning: {redis_problem(exc)}"])
+    if others:
+        lines.append(
+            f"warning: this Redis database also holds {others} keys that are not the game's (another "
+            "program's?); give the game a database of its own: REDIS_URL=redis://host:port/<index>"
+        )
+    return "\n".join(lines)
