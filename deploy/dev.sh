@@ -44,7 +44,7 @@ fi
 "$PY" manage.py migrate --noinput
 "$PY" manage.py seed_galaxy >/dev/null 2>&1 || true
 # Where the game keeps its data, so that a Redis shared with other software is noticed.
-"$PY" manage.py shell -c "from galactic.events.cli import startup_summary; print(startup_summary())"
+"$PY" manage.py shell --verbosity 0 -c "from galactic.events.cli import startup_summary; print(startup_summary())"
 
 pids=()
 stop() {

@@ -6,7 +6,6 @@ end in a sixty-line traceback whose useful line is the last one.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from functools import wraps
 from itertools import islice
@@ -24,8 +23,20 @@ def redis_location() -> str:
         sentinels = ",".join(f"{host}:{port}" for host, port in config["SENTINELS"])
         return f"Sentinel master {config['MASTER_NAME']} via {sentinels}, db {config['DB']} (REDIS_SENTINELS)"
     scheme = "rediss" if config.get("SSL") else "redis"
-    source = "REDIS_URL" if os.environ.get("REDIS_URL") or not os.environ.get("REDIS_HOST") else "REDIS_HOST"
+    if settings_env("REDIS_URL"):
+        source = "REDIS_URL"
+    elif settings_env("REDIS_HOST"):
+        source = "REDIS_HOST"
+    else:
+        source = "the default: REDIS_URL is not set"
     return f"{scheme}://{config['HOST']}:{config['PORT']}/{config['DB']} ({source})"
+
+
+def settings_env(name: str) -> str:
+    """A variable as the settings read it: the environment, else .env beside manage.py."""
+    from galactic.settings import env
+
+    return env.str(name, default="")
 
 
 def redis_problem(exc: BaseException) -> str:
