@@ -1,0 +1,86 @@
+"""The development database: SQLite with a pool of two real workers (`rqworker-pool --num-workers 2`)
+runs every event, none of them failing on "database is locked"; and `make run`'s summary of
+where the game keeps its data."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from galactic.events import queue
+from tests.conftest import REPO, process_env, wait_for
+
+pytestmark = pytest.mark.slow
+
+DISPATCH = """
+import json
+from combat.models import NpcBase
+from fleets.services import fleet_dispatch
+from galactic.models import Player, Planet
+npcs = list(NpcBase.objects.values_list("planet_id", flat=True))
+sent = 0
+for player in Player.objects.all():
+    home = Planet.objects.filter(owner=player).first()
+    for i in range(10):
+        ships = {"light_fighter": 2} if i % 2 else {"small_cargo": 1}
+        mission = "attack" if i % 2 else "transport"
+        fleet_dispatch(player=player, origin_id=home.pk, target_id=npcs[i % len(npcs)], mission=mission,
+                       ships=ships, cargo={}, speed=100)
+        sent += 1
+print(sent)
+"""
+STATUSES = (
+    "import json; from fleets.models import Fleet; "
+    "print(json.dumps(list(Fleet.objects.values_list('status', flat=True))))"
+)
+
+
+def run(env: dict[str, str], *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_two_workers_on_sqlite_run_every_event_without_locking_errors(tmp_path: Path, redis_conn, processes):
+    env = process_env(
+        DATABASE_URL=f"sqlite:///{tmp_path / 'dev.sqlite3'}", GAME_SPEED="5000", LOG_LEVEL="INFO"
+    )
+    run(env, "migrate", "--noinput", "-v", "0")
+    run(env, "seed_galaxy", "--npcs", "3")
+    for name in ("p1", "p2", "p3", "p4"):
+        run(env, "create_player", name)
+    assert run(env, "shell", "-v", "0", "-c", DISPATCH).strip() == "40"
+
+    processes.start(
+        "manage.py", "rqworker-pool", queue.QUEUE_NAME, "--num-workers", "2", env=env, name="pool"
+    )
+
+    def landed() -> bool:
+        statuses = json.loads(run(env, "shell", "-v", "0", "-c", STATUSES))
+        return len(statuses) == 40 and set(statuses) <= {"completed", "destroyed"}
+
+    wait_for(landed, timeout=120, interval=1)
+    logs = processes.logs(tail=None)
+    assert "locked" not in logs, logs[-3000:]
+    assert logs.count("outcome=ok") >= 40 and "outcome=error" not in logs
+
+
+def test_the_start_up_summary_names_the_database_and_redis_and_warns_of_a_shared_database(redis_conn):
+    from galactic.events.cli import startup_summary
+
+    redis_conn.set("rq:queues-of-the-game", 1)
+    assert "warning" not in startup_summary()
+
+    redis_conn.set("session:of-another-program", 1)
+    lines = startup_summary().splitlines()
+
+    assert lines[0].startswith("==> database: postgresql ")
+    db = queue.get_connection().connection_pool.connection_kwargs["db"]
+    assert lines[1] == f"==> Redis: redis://127.0.0.1:6379/{db} (REDIS_URL)"
+    assert lines[2].startswith("warning: this Redis database also holds 1 keys that are not the game's")
