@@ -20,6 +20,7 @@ DISPATCH = """
 import json
 from combat.models import NpcBase
 from fleets.services import fleet_dispatch
+from probes.services import probe_dispatch
 from galactic.models import Player, Planet
 npcs = list(NpcBase.objects.values_list("planet_id", flat=True))
 sent = 0
@@ -31,11 +32,13 @@ for player in Player.objects.all():
         fleet_dispatch(player=player, origin_id=home.pk, target_id=npcs[i % len(npcs)], mission=mission,
                        ships=ships, cargo={}, speed=100)
         sent += 1
+    probe_dispatch(player=player, origin_id=home.pk, target_id=npcs[0], count=1, speed=10)
 print(sent)
 """
 STATUSES = (
-    "import json; from fleets.models import Fleet; "
-    "print(json.dumps(list(Fleet.objects.values_list('status', flat=True))))"
+    "import json; from fleets.models import Fleet; from probes.models import ProbeMission; "
+    "print(json.dumps(list(Fleet.objects.values_list('status', flat=True)) "
+    "+ list(ProbeMission.objects.values_list('status', flat=True))))"
 )
 
 
@@ -49,7 +52,12 @@ def run(env: dict[str, str], *args: str) -> str:
 
 def test_two_workers_on_sqlite_run_every_event_without_locking_errors(tmp_path: Path, redis_conn, processes):
     env = process_env(
-        DATABASE_URL=f"sqlite:///{tmp_path / 'dev.sqlite3'}", GAME_SPEED="5000", LOG_LEVEL="INFO"
+        DATABASE_URL=f"sqlite:///{tmp_path / 'dev.sqlite3'}",
+        GAME_SPEED="5000",
+        LOG_LEVEL="INFO",
+        GAME_EVENT_BATCH_SIZE="1",  # a transaction per event: the most concurrent writers
+        PROBE_UPDATE_INTERVAL="1",
+        RECONCILE_INTERVAL="2",
     )
     run(env, "migrate", "--noinput", "-v", "0")
     run(env, "seed_galaxy", "--npcs", "3")
@@ -60,12 +68,17 @@ def test_two_workers_on_sqlite_run_every_event_without_locking_errors(tmp_path: 
     processes.start(
         "manage.py", "rqworker-pool", queue.QUEUE_NAME, "--num-workers", "2", env=env, name="pool"
     )
+    processes.start("manage.py", "rqscheduler", env=env, name="scheduler")  # probe:update, reconcile
 
     def landed() -> bool:
         statuses = json.loads(run(env, "shell", "-v", "0", "-c", STATUSES))
-        return len(statuses) == 40 and set(statuses) <= {"completed", "destroyed"}
+        return len(statuses) == 44 and set(statuses) <= {"completed", "destroyed"}
 
-    wait_for(landed, timeout=120, interval=1)
+    try:
+        wait_for(landed, timeout=120, interval=1)
+    except AssertionError as exc:
+        statuses = run(env, "shell", "-v", "0", "-c", STATUSES)
+        raise AssertionError(f"{exc}: {statuses}\n{processes.logs()}") from None
     logs = processes.logs(tail=None)
     assert "locked" not in logs, logs[-3000:]
     assert logs.count("outcome=ok") >= 40 and "outcome=error" not in logs
