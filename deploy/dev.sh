@@ -10,10 +10,14 @@ cd "$(dirname "$0")/.."
 ensure_venv
 
 # Local development: a .env with DEBUG on, so that manage.py commands typed in another terminal
-# (create_player, seed_galaxy ...) work too. Never written over an existing .env.
+# (create_player, seed_galaxy ...) work too. An existing .env is never written over; one without
+# any DEBUG line (say, written by hand with REDIS_URL alone) gets DEBUG=true added at its end.
 if [ ! -f .env ]; then
   printf '# Written by `make run` for local development. Production sets its own environment.\nDEBUG=true\n' > .env
   echo "==> wrote .env (DEBUG=true) for local development"
+elif ! grep -q '^DEBUG=' .env; then
+  printf '\n# Added by `make run` for local development.\nDEBUG=true\n' >> .env
+  echo "==> added DEBUG=true to .env for local development"
 fi
 export DEBUG="${DEBUG:-true}"
 

@@ -126,3 +126,9 @@ def test_a_failed_job_shows_its_attempts_and_last_error_and_requeue_all_brings_i
     assert (job.status, job.retries_left) == ("queued", 3)
     processes.run_burst_worker()
     assert len(jobs.runs("failing")) == 5  # it ran once more: the bulk requeue reached a worker
+
+
+def test_the_admin_index_and_the_stuck_events_page_link_to_it(staff_client, redis_conn):
+    link = f'<a href="{PAGE}">find an event</a>'
+    assert link in staff_client.get("/admin/").content.decode()
+    assert link in staff_client.get("/admin/stuck-events/").content.decode()
