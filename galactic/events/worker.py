@@ -1,4 +1,5 @@
-"""The worker that runs game events: `python manage.py rqworker game_events --with-scheduler`.
+"""The worker that runs game events: `python manage.py rqworker game_events` (or `rqworker-pool
+game_events --num-workers N`; `--with-scheduler` is accepted and changes nothing).
 
 django-rq picks this class through settings.RQ["WORKER_CLASS"]. It runs each job in the worker
 process itself instead of forking a work horse per job (RQ's fork costs more than a game event),
@@ -12,11 +13,13 @@ Four additions:
   hands the jobs of dead workers back to the queue (galactic.events.queue.recover_abandoned). A
   SIGKILLed worker's job runs again on another worker LIVENESS_TTL to 2 x LIVENESS_TTL seconds
   later, instead of after RQ's worker TTL and 10-minute maintenance pass.
-- A precise scheduler in place of RQ's (with --with-scheduler): RQ's polls once a second, keeps
-  one worker as the scheduler under a lock (gone with that worker until a 10-minute maintenance
-  pass), and fires up to 0.9 s early. Here every worker runs a promoter thread that sleeps until
-  the next due time (woken sooner when an earlier job is scheduled) and moves due jobs to the
-  queue with one Lua script, so several promoters never move a job twice.
+- A precise scheduler in place of RQ's, whatever the flags: RQ's polls once a second, keeps one
+  worker as the scheduler under a lock (gone with that worker until a 10-minute maintenance
+  pass), and fires up to 0.9 s early, so it never runs here. Every worker started by work()
+  (rqworker, rqworker-pool) runs a promoter thread from bootstrap() that sleeps until the next
+  due time on its own clock (woken sooner when an earlier job is scheduled: galactic.events.
+  queue.Wake) and moves due jobs to the queue with one Lua script, so several promoters never
+  move a job twice. In burst mode it promotes what is due once, before the first job.
 - Batches: when the job it dequeued is of a kind that declares a batch function
   (galactic.events.queue.batchable, e.g. fleet:arrival) and more jobs of that kind wait near the head of
   the queue, it takes and starts up to GAME_EVENT_BATCH_SIZE - 1 of them with one Lua script
@@ -52,6 +55,8 @@ events_log = logging.getLogger("galactic.events")
 
 
 class GameWorker(SimpleWorker):
+    _burst = False
+
     def serialize(self) -> dict:
         # Marks the worker as one that keeps a liveness key (recover_abandoned trusts only those).
         return {**super().serialize(), "liveness": "1"}
@@ -67,17 +72,28 @@ class GameWorker(SimpleWorker):
         self._stop_liveness = threading.Event()
         self._liveness = threading.Thread(target=self._keep_alive, name="liveness", daemon=True)
         self._liveness.start()
+        self._start_promoter()
 
     def teardown(self) -> None:
         stop = getattr(self, "_stop_liveness", None)
         if stop is not None:
             stop.set()
             self.connection.delete(queue.liveness_key(self.name))
+            queue.unmark_promoter(self.connection, self.name)
             metrics.flush(self.connection)
         super().teardown()
 
-    def _start_scheduler(self, burst: bool = False, *args, **kwargs) -> None:
-        if burst:  # promote what is due now, once, as RQ's burst mode does
+    def work(self, burst: bool = False, *args, with_scheduler: bool = False, **kwargs) -> bool:
+        """RQ's work loop, with the promoter (started in bootstrap) in place of RQ's scheduler.
+
+        `with_scheduler` is accepted, as `rqworker --with-scheduler` and `rqworker-pool` pass it, and
+        ignored: RQ's scheduler fires jobs up to 0.9 s early, so it must never run next to ours.
+        """
+        self._burst = burst  # bootstrap() does not get it, and promotes once instead in burst mode
+        return super().work(burst, *args, with_scheduler=False, **kwargs)
+
+    def _start_promoter(self) -> None:
+        if self._burst:  # promote what is due now, once, as RQ's burst mode does
             while queue.promote_due()[0] == queue.PROMOTE_BATCH:
                 pass
             return
@@ -88,19 +104,26 @@ class GameWorker(SimpleWorker):
         # Pooled, not a dedicated .client(): with Sentinel, redis-py's single-connection client
         # keeps reconnecting to the dead primary after a failover, while the pool follows it.
         connection = queue.get_connection()
+        wake = None
         while not self._stop_liveness.is_set():
             try:
+                wake = wake or queue.Wake(connection)
                 promoted, next_due = queue.promote_due(connection)
+                queue.mark_promoter(connection, self.name)
                 if promoted == queue.PROMOTE_BATCH:
                     continue
-                wait = 1.0 if next_due is None else min(1.0, next_due - time.time())
-                if wait > 0.05:  # block, but wake for a job that is due sooner than this one
-                    connection.blpop([queue.WAKE_KEY], timeout=wait - 0.02)
-                elif wait > 0:
-                    time.sleep(wait)
-            except RedisError as error:
-                logger.warning("promoter: %s", error)
+                wait = queue.MAX_PROMOTER_SLEEP if next_due is None else next_due - time.time()
+                # On the client's clock (a blocking command's server-side timeout is only as fine
+                # as Redis's hz: 100 ms late on a stock Redis), woken sooner by an earlier job.
+                wake.wait(min(wait, queue.MAX_PROMOTER_SLEEP))
+            except Exception as error:  # Redis down or restarting: keep trying; never die quietly
+                logger.warning("promoter: %s", error, exc_info=not isinstance(error, RedisError))
+                if wake is not None:
+                    wake.close()
+                wake = None
                 self._stop_liveness.wait(0.5)
+        if wake is not None:
+            wake.close()
 
     def _keep_alive(self) -> None:
         connection = queue.get_connection()
