@@ -52,7 +52,13 @@ class GameAdminSite(admin.AdminSite):
             )
             messages.add_message(request, outcome.level, outcome.text)
             return redirect("admin:stuck_events")
-        context = {**self.each_context(request), "title": "Stuck events", "stuck": stuck.stuck_events()}
+        context = {
+            **self.each_context(request),
+            "title": "Stuck events",
+            "stuck": stuck.stuck_events(),
+            "delayed": _overdue_or_none(),
+            "grace": f"{queue.OVERDUE_GRACE:g}",
+        }
         return TemplateResponse(request, "admin/stuck_events.html", context)
 
     def find_event_view(self, request: HttpRequest) -> HttpResponse:
@@ -78,6 +84,14 @@ class GameAdminSite(admin.AdminSite):
             "given_up": given_up,
         }
         return TemplateResponse(request, "admin/find_event.html", context)
+
+
+def _overdue_or_none() -> queue.Overdue | None:
+    """Whether delayed events are moved on time, or None when Redis does not answer."""
+    try:
+        return queue.overdue()
+    except RedisError:
+        return None
 
 
 def _ms(value: float | None) -> str:

@@ -32,12 +32,13 @@ def _database_ok() -> bool:
 def health(request: HttpRequest) -> JsonResponse:
     database_ok = _database_ok()
     try:
-        stats = queue.get_queue_stats()
+        stats, late = queue.get_queue_stats(), queue.overdue()
         redis_ok = True
     except RedisError:
         logger.warning("health: Redis check failed", exc_info=True)
-        stats, redis_ok = None, False
-    ok = database_ok and redis_ok
+        stats, late, redis_ok = None, None, False
+    # Events that nobody moves are an outage of the game even while web, database and Redis answer.
+    ok = database_ok and redis_ok and not (late and late.stalled)
     body = {
         "status": "ok" if ok else "error",
         "database": "ok" if database_ok else "error",
@@ -45,6 +46,8 @@ def health(request: HttpRequest) -> JsonResponse:
         "queues": {queue.QUEUE_NAME: stats.as_dict() if stats else None},
         "workers": stats.workers if stats else None,
     }
+    if late is not None and late.stalled:  # the failing part named, as for the database and Redis
+        body["reason"] = late.reason()
     return JsonResponse(body, status=200 if ok else 503)
 
 
@@ -75,4 +78,12 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     body += REDIS_UP.format(1)
     body += "# TYPE game_events_jobs gauge\n" + "\n".join(gauges) + "\n"
     body += f"# TYPE game_events_workers gauge\ngame_events_workers {stats.workers}\n"
+    late = queue.overdue()
+    body += (
+        "# HELP game_events_oldest_overdue_seconds How long the oldest delayed event is past its due time\n"
+        f"# TYPE game_events_oldest_overdue_seconds gauge\ngame_events_oldest_overdue_seconds "
+        f"{late.oldest_seconds:.3f}\n"
+        "# HELP game_events_promoters Workers whose promoter moves delayed events to the queue\n"
+        f"# TYPE game_events_promoters gauge\ngame_events_promoters {late.promoters}\n"
+    )
     return HttpResponse(body, content_type="text/plain; version=0.0.4")

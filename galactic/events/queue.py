@@ -435,7 +435,7 @@ class Overdue:
         if self.promoters == 0:
             return (
                 f"{late}: no live game worker moves delayed events to the queue (a worker of another "
-                f"class does not); start `python manage.py rqworker {QUEUE_NAME}`"
+                f"class does not); start one: python manage.py rqworker {QUEUE_NAME}"
             )
         return (
             f"{late}, although {self.promoters} worker(s) move delayed events: their clocks may be "
@@ -456,6 +456,20 @@ def overdue(connection: Redis | None = None) -> Overdue:
     first, count, promoters, _ = pipe.execute()
     oldest = max(0.0, now_s - first[0][1]) if first and count else 0.0
     return Overdue(count, oldest, promoters)
+
+
+_last_stall_warning = 0.0
+STALL_WARNING_EVERY = 60.0  # seconds between two warnings from one process
+
+
+def warn_if_stalled(connection: Redis | None = None) -> Overdue:
+    """Log a warning (once a minute at most) while delayed events are overdue and nobody moves them."""
+    global _last_stall_warning
+    late = overdue(connection)
+    if late.stalled and time.monotonic() - _last_stall_warning >= STALL_WARNING_EVERY:
+        _last_stall_warning = time.monotonic()
+        logger.warning("%s", late.reason())
+    return late
 
 
 def recover_abandoned() -> int:

@@ -82,6 +82,8 @@ class GameScheduler(DjangoScheduler):
 
     def enqueue_jobs(self):
         self.register_periodic_jobs()
+        # The scheduler is often the one process left running when no game worker is: say so.
+        queue.warn_if_stalled(self.connection)
         return super().enqueue_jobs()
 
     def run(self, burst: bool = False) -> None:

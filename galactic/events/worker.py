@@ -133,6 +133,7 @@ class GameWorker(SimpleWorker):
                 connection.set(queue.liveness_key(self.name), 1, ex=queue.LIVENESS_TTL)
                 self._reregister_after_wipe(connection)
                 queue.recover_abandoned()
+                queue.warn_if_stalled(connection)  # promoters live but not moving: clocks, Redis
                 metrics.flush(connection)
             except RedisError as error:  # Redis down or restarting: keep trying, the worker loop copes
                 logger.warning("liveness: %s", error)
