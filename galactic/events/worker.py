@@ -161,12 +161,13 @@ class GameWorker(SimpleWorker):
         close_old_connections()  # drops a connection that broke or aged in the previous job
         started = time.time()
         lateness = _lateness(job, started)  # before RQ counts down the retries of a failure
+        final = not (job.retries_left and job.retries_left > 0)  # RQ's Job.should_retry, before it
         ok = False
         try:
             ok = super().perform_job(job, queue)
             return ok
         finally:
-            _record(job, ok=ok, lateness=lateness, duration=time.time() - started)
+            _record(job, ok=ok, lateness=lateness, duration=time.time() - started, final=final)
 
     # --- batches ------------------------------------------------------------------------------------
 
@@ -268,9 +269,11 @@ class GameWorker(SimpleWorker):
             pipe.execute()
 
 
-def _record(job: Job, *, ok: bool, lateness: float | None, duration: float, batch: int = 1) -> None:
-    """The worker's metrics and its one log line per event."""
-    metrics.record(job.id, ok=ok, lateness=lateness, duration=duration)
+def _record(
+    job: Job, *, ok: bool, lateness: float | None, duration: float, batch: int = 1, final: bool = True
+) -> None:
+    """The worker's metrics and its one log line per event (`duration`: the whole batch's)."""
+    metrics.record(job.id, ok=ok, lateness=lateness, duration=duration / batch, final=final)
     events_log.info(
         "event id=%s type=%s lateness_ms=%s duration_ms=%.1f batch=%d outcome=%s",
         job.id,
@@ -278,7 +281,7 @@ def _record(job: Job, *, ok: bool, lateness: float | None, duration: float, batc
         "-" if lateness is None else f"{lateness * 1000:.1f}",
         duration * 1000,
         batch,
-        "ok" if ok else "failed",
+        "ok" if ok else ("failed" if final else "retry"),
     )
 
 
