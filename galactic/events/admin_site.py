@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
@@ -98,6 +99,7 @@ class Figure:
 @dataclass(frozen=True)
 class KindRow:
     label: str
+    title: str
     figures: metrics.KindFigures
 
     @property
@@ -128,10 +130,14 @@ def queue_panel() -> dict:
         Figure("oldest overdue", f"{late.oldest_seconds:.1f} s", "delayed, past due", alert=late.stalled),
     ]
     kinds = [
-        KindRow("game events", recent.kinds["game"]),
-        KindRow("periodic jobs (probe update, reconciliation)", recent.kinds["periodic"]),
+        KindRow("game events", "fleet arrivals and returns, NPC respawns...", recent.kinds["game"]),
+        KindRow("periodic jobs", ", ".join(_periodic_ids()) + ": late by design", recent.kinds["periodic"]),
     ]
     return {"now": now, "kinds": kinds, "minutes": recent.minutes, "diagnosis": late.reason()}
+
+
+def _periodic_ids() -> list[str]:
+    return [job_id for job_id, _, _ in settings.GAME_PERIODIC_JOBS]
 
 
 def _ms(value: float | None) -> str:
