@@ -34,6 +34,7 @@ Four additions:
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import time
 
@@ -52,6 +53,8 @@ from galactic.events import metrics, queue
 
 logger = logging.getLogger(__name__)
 events_log = logging.getLogger("galactic.events")
+
+DEQUEUE_SLICE = 1  # seconds a worker waits for a job before it looks at a stop request again
 
 
 class GameWorker(SimpleWorker):
@@ -91,6 +94,36 @@ class GameWorker(SimpleWorker):
         """
         self._burst = burst  # bootstrap() does not get it, and promotes once instead in burst mode
         return super().work(burst, *args, with_scheduler=False, **kwargs)
+
+    def request_stop(self, signum, frame) -> None:
+        """Warm shutdown (SIGTERM, SIGINT), never with a job half taken.
+
+        RQ raises StopRequested at once when the worker is not busy, wherever the main thread is:
+        also between a dequeue and the job's start, or while a batch is being claimed, which leaves
+        the job in RQ's intermediate list (or started under this dead worker's name) until recovery
+        notices it, 10 s and more later. Here the worker only notes the request; it stops when its
+        wait for a job ends (dequeue_job_and_maintain_ttl waits DEQUEUE_SLICE at a time) or once the
+        job in hand is done. A second signal is still a cold shutdown.
+        """
+        self._shutdown_requested_date = now()
+        signal.signal(signal.SIGINT, self.request_force_stop)
+        signal.signal(signal.SIGTERM, self.request_force_stop)
+        self.handle_warm_shutdown_request()
+        self._stop_requested = True
+
+    def dequeue_job_and_maintain_ttl(self, timeout: int | None, max_idle_time: int | None = None):
+        """RQ's dequeue, in waits of DEQUEUE_SLICE, so a stop request is seen within one of them."""
+        if timeout is None:  # burst mode: RQ does not wait
+            return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+        idle_since = time.monotonic()
+        while not self._stop_requested:
+            # RQ returns None once idle for max_idle_time: here, after one slice without a job
+            result = super().dequeue_job_and_maintain_ttl(min(timeout, DEQUEUE_SLICE), DEQUEUE_SLICE)
+            if result is not None:
+                return result
+            if max_idle_time is not None and time.monotonic() - idle_since >= max_idle_time:
+                return None
+        return None
 
     def _start_promoter(self) -> None:
         if self._burst:  # promote what is due now, once, as RQ's burst mode does
