@@ -82,9 +82,10 @@ class GameScheduler(DjangoScheduler):
 
     def enqueue_jobs(self):
         self.register_periodic_jobs()
+        jobs = super().enqueue_jobs()
         # The scheduler is often the one process left running when no game worker is: say so.
         queue.warn_if_stalled(self.connection)
-        return super().enqueue_jobs()
+        return jobs
 
     def run(self, burst: bool = False) -> None:
         """rq-scheduler's loop, but a Redis outage (restart, failover) is waited out, not fatal."""
