@@ -70,6 +70,7 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     try:
         stats = queue.get_queue_stats()
         body = metrics.prometheus_text(queue.get_connection())
+        late = queue.overdue()
     except RedisError:
         # the figures live in Redis: say that it is down, as a gauge an alert can watch
         logger.warning("metrics: Redis does not answer", exc_info=True)
@@ -78,7 +79,6 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     body += REDIS_UP.format(1)
     body += "# TYPE game_events_jobs gauge\n" + "\n".join(gauges) + "\n"
     body += f"# TYPE game_events_workers gauge\ngame_events_workers {stats.workers}\n"
-    late = queue.overdue()
     body += (
         "# HELP game_events_oldest_overdue_seconds How long the oldest delayed event is past its due time\n"
         f"# TYPE game_events_oldest_overdue_seconds gauge\ngame_events_oldest_overdue_seconds "
