@@ -109,6 +109,7 @@ def test_the_queue_panel_reads_as_a_panel(live_server, redis_conn, chromium, tmp
     assert {a.text for a in panel.find_elements(By.CSS_SELECTOR, ".queue-panel-links a")} == {
         "Queue dashboard",
         "Stuck events",
+        "Find an event",
     }
 
     rows = {
