@@ -73,7 +73,7 @@ EXPLOSION_HULL_FRACTION = 0.7
 # Battles with at most this many units (both sides together) use the pure-Python path, up to
 # GROUPED_BATTLE_UNITS the numpy path (both exact), and above it the grouped mode (combat.grouped).
 SMALL_BATTLE_UNITS = 600
-GROUPED_BATTLE_UNITS = 1_000_000
+GROUPED_BATTLE_UNITS = 200_000
 PATHS = ("python", "numpy", "grouped")
 # Per type and side: the grouped mode counts units and shots in int64 (about 10 shots a unit at most
 # on average with rapid fire 10, so 10**15 units leave a margin of 900 to 2**63).

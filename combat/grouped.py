@@ -50,6 +50,7 @@ from combat.engine import _N_TYPES, _RF_PROB_NP, EXPLOSION_HULL_FRACTION, MAX_RO
 __all__ = ["fight_grouped"]
 
 MAX_HITS = 4096
+MIN_HITS = 128  # > 101: a shield loses at least 1% a shot, so it is down after this many
 TRAJECTORY_CELLS = 1 << 20  # groups x hit counts of one trajectory: about 8 MB per array
 HIT_TAIL = 1e-13
 MAX_STATES = 4096
@@ -138,8 +139,12 @@ def _take_hits(
     full_shield, full_hull = target.full_shield[t], target.full_hull[t]
     if 100.0 * damage < full_shield:  # below 1% of the full shield: every shot bounces
         return group
-    pmf = _hits_pmf(shots, n, min(MAX_HITS, max(1, TRAJECTORY_CELLS // group.hull.size)))
+    pmf, beyond = _hits_pmf(shots, n, min(MAX_HITS, max(MIN_HITS, TRAJECTORY_CELLS // group.hull.size)))
     shield, hull, survive = _trajectory(group, damage, full_shield, full_hull, len(pmf) - 1)
+    if beyond and shield.shape[1] == len(pmf):  # the last column stands for more hits than it holds
+        hull[:, -1], survive[:, -1] = _more_hits(
+            shield[:, -1], hull[:, -1], survive[:, -1], beyond, damage, full_hull
+        )
     # Hit counts the trajectory stopped short of (every unit already destroyed) join its last column.
     below = pmf[: shield.shape[1] - 1]
     pvals = np.array([*below, max(0.0, 1.0 - math.fsum(below))])
@@ -149,24 +154,50 @@ def _take_hits(
     return _merge(shield[keep], hull[keep], alive[keep])
 
 
-def _hits_pmf(shots: int, n: int, limit: int) -> list[float]:
+def _hits_pmf(shots: int, n: int, limit: int) -> tuple[list[float], int]:
     """``pmf[k]``: probability that a unit takes exactly ``k`` of ``shots`` uniform shots at ``n``
-    units; the last entry is the probability of taking at least that many."""
+    units; the last entry is the probability of taking at least that many. Also returns how many
+    hits beyond the last count a unit in the last entry takes on average, if ``limit`` cut it short
+    (0 otherwise)."""
     if n == 1:
-        return [0.0] * min(shots, limit) + [1.0]
+        return [0.0] * min(shots, limit) + [1.0], max(0, shots - limit)
     p = 1.0 / n
     log_pk = shots * math.log1p(-p)  # log P(k = 0), kept in logs so a huge mean cannot underflow
     log_odds = math.log(p) - math.log1p(-p)
-    pmf, rest = [], 1.0
+    pmf, rest, below_mean = [], 1.0, 0.0
     for k in range(min(shots, limit)):
         pk = math.exp(log_pk)
         pmf.append(pk)
         rest -= pk
+        below_mean += k * pk
         if rest <= HIT_TAIL:
-            break
+            return [*pmf, max(rest, 0.0)], 0
         log_pk += math.log((shots - k) / (k + 1)) + log_odds
     pmf.append(max(rest, 0.0))
-    return pmf
+    if shots <= limit:
+        return pmf, 0
+    tail_mean = (shots * p - below_mean) / rest  # E[k | k >= limit]
+    return pmf, max(0, round(tail_mean) - limit)
+
+
+def _more_hits(
+    shield: np.ndarray, hull: np.ndarray, survive: np.ndarray, hits: int, damage: float, full_hull: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Hull and survival odds after ``hits`` more shots of ``damage``, in closed form.
+
+    Only called after at least ``MIN_HITS`` shots: a shield loses at least 1% a shot, so it is down
+    and every further shot takes ``damage`` off the hull, with an explosion check once the hull is at
+    or below 70%: the odds multiply by ``(hull - i * damage) / full hull`` for those shots.
+    """
+    new_hull = hull - hits * damage
+    odds = np.zeros(hull.size)
+    for i in np.flatnonzero((new_hull > 0) & (shield == 0)):
+        x = hull[i] / damage
+        first = max(1, math.ceil((hull[i] - EXPLOSION_HULL_FRACTION * full_hull) / damage))
+        checks = hits - first + 1  # shots with an explosion check
+        log_odds = checks * math.log(damage / full_hull) + math.lgamma(x - first + 1) - math.lgamma(x - hits)
+        odds[i] = math.exp(log_odds) if checks > 0 else 1.0
+    return np.where(shield == 0, new_hull, hull), np.where(shield == 0, survive * odds, survive)
 
 
 def _trajectory(

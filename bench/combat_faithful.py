@@ -1,0 +1,115 @@
+"""The grouped mode against the exact engine: the same battles, many seeds, mean survivors per type.
+
+    .venv/bin/python -m bench.combat_faithful [--units 100000] [--seeds 50] [--makeup NAME ...]
+
+Every make-up of ``MAKEUPS`` is fought ``--seeds`` times on the exact numpy path and in grouped mode
+(seeds 0, 1, 2, ...). Prints one JSON object per make-up: for every type, the mean number of units
+left after the battle (the defender's after rebuilding) in each mode and their relative
+difference, and how often the outcomes agree seed by seed. ``bench.combat_suite`` puts these rows in
+its ``faithfulness`` table, and tests/combat/test_grouped.py asserts them on a few make-ups.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from combat.engine import BattleResult, Side, _resolve
+from galactic.ships import DEFENCES, SHIPS
+
+ALL_SHIPS = tuple(SHIPS)
+
+# Each make-up: (attacker, defender) for `units` units a side, as shares of `units`.
+Makeup = Callable[[int], tuple[Side, Side]]
+
+
+def _side(units: int, mix: dict[str, float], **tech: int) -> Side:
+    counts = {name: round(units * share) for name, share in mix.items()}
+    ships = {name: n for name, n in counts.items() if name not in DEFENCES}
+    defences = {name: n for name, n in counts.items() if name in DEFENCES}
+    return Side(ships, defences, **tech)
+
+
+MAKEUPS: dict[str, Makeup] = {
+    # bench/combat.py's mix: every ship type against ships and defences.
+    "mixed": lambda n: (
+        _side(
+            n,
+            {"light_fighter": 0.4, "heavy_fighter": 0.2, "cruiser": 0.15, "battleship": 0.1}
+            | {"small_cargo": 0.05, "large_cargo": 0.05, "espionage_probe": 0.05},
+            weapons=2,
+            shielding=2,
+            armour=2,
+        ),
+        _side(
+            n,
+            {"light_fighter": 0.3, "cruiser": 0.1, "battleship": 0.05}
+            | {"rocket_launcher": 0.3, "light_laser": 0.15, "heavy_laser": 0.1},
+            weapons=2,
+            shielding=2,
+            armour=3,
+        ),
+    ),
+    # Rapid fire 6: cruisers chain through light fighters.
+    "cruisers_v_fighters": lambda n: (
+        _side(n, {"cruiser": 0.35, "light_fighter": 0.65}),
+        _side(n, {"light_fighter": 0.85, "heavy_fighter": 0.15}, armour=2),
+    ),
+    # Rapid fire 10: cruisers chain through rocket launchers (chains of ten shots on average).
+    "cruisers_v_rockets": lambda n: (
+        _side(n, {"cruiser": 0.3, "heavy_fighter": 0.7}),
+        _side(n, {"rocket_launcher": 0.7, "light_laser": 0.2, "heavy_laser": 0.1}),
+    ),
+    # Rapid fire 5 against probes on both sides: every armed ship chains through a probe screen.
+    "probe_screens": lambda n: (
+        _side(n, {"battleship": 0.15, "light_fighter": 0.35, "espionage_probe": 0.5}),
+        _side(n, {"cruiser": 0.2, "espionage_probe": 0.6, "light_laser": 0.2}),
+    ),
+    # Rapid fire 3: heavy fighters through small cargos.
+    "fighters_v_cargos": lambda n: (
+        _side(n, {"heavy_fighter": 0.4, "light_fighter": 0.6}),
+        _side(n, {"small_cargo": 0.6, "large_cargo": 0.2, "heavy_fighter": 0.2}, weapons=3),
+    ),
+    # Bounces: shields of 520 (shielding 16) turn the cargos' shots (5) away and take the light
+    # fighters' (50) in 1% steps of 5.2.
+    "bouncing_shots": lambda n: (
+        _side(n, {"small_cargo": 0.3, "large_cargo": 0.2, "light_fighter": 0.5}, weapons=1),
+        _side(n // 20, {"battleship": 1.0}, shielding=16),
+    ),
+    # 1% steps: light fighters (50) wear down heavy lasers' shields (100) two shots at a time.
+    "shield_steps": lambda n: (
+        _side(n, {"light_fighter": 0.8, "heavy_fighter": 0.2}),
+        _side(n // 4, {"heavy_laser": 0.6, "light_laser": 0.4}),
+    ),
+    # Defences only, most rebuilt afterwards.
+    "defences": lambda n: (
+        _side(n, {"battleship": 0.2, "heavy_fighter": 0.8}, weapons=1, armour=1),
+        _side(n * 2, {"rocket_launcher": 0.5, "light_laser": 0.3, "heavy_laser": 0.2}, shielding=2),
+    ),
+    # A clear attacker win: the defender is wiped out within a few rounds, the attacker keeps most.
+    "attacker_win": lambda n: (
+        _side(n, {"battleship": 0.5, "cruiser": 0.5}, weapons=3, shielding=3, armour=3),
+        _side(n, {"light_fighter": 0.7, "rocket_launcher": 0.3}),
+    ),
+    # A clear defender win.
+    "defender_win": lambda n: (
+        _side(n, {"light_fighter": 0.7, "small_cargo": 0.3}),
+        _side(n // 2, {"battleship": 0.6, "heavy_laser": 0.4}, armour=2),
+    ),
+    # Technology against numbers: a third as many units at 10 levels higher.
+    "tech_v_numbers": lambda n: (
+        _side(n // 3, {"battleship": 0.3, "cruiser": 0.7}, weapons=10, shielding=10, armour=10),
+        _side(n, {"cruiser": 0.3, "heavy_fighter": 0.7}),
+    ),
+    # Every type: the attacker's ships in equal shares, the defender's half ships, half defences.
+    "everything": lambda n: (
+        _side(n, dict.fromkeys(ALL_SHIPS, 1 / 7)),
+        _side(n, dict.fromkeys(ALL_SHIPS, 0.5 / 7) | dict.fromkeys(DEFENCES, 0.5 / 3)),
+    ),
+}
