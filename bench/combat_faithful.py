@@ -92,15 +92,17 @@ MAKEUPS: dict[str, Makeup] = {
         _side(n, {"battleship": 0.2, "heavy_fighter": 0.8}, weapons=1, armour=1),
         _side(n * 2, {"rocket_launcher": 0.5, "light_laser": 0.3, "heavy_laser": 0.2}, shielding=2),
     ),
-    # A clear attacker win: the defender is wiped out within a few rounds, the attacker keeps most.
+    # An attacker win that costs the attacker: the defender is wiped out within a few rounds.
     "attacker_win": lambda n: (
-        _side(n, {"battleship": 0.5, "cruiser": 0.5}, weapons=3, shielding=3, armour=3),
-        _side(n, {"light_fighter": 0.7, "rocket_launcher": 0.3}),
+        _side(n, {"battleship": 0.2, "cruiser": 0.3, "light_fighter": 0.5}, weapons=2, shielding=2, armour=2),
+        _side(n, {"light_fighter": 0.5, "heavy_fighter": 0.2, "rocket_launcher": 0.2, "light_laser": 0.1}),
     ),
-    # A clear defender win.
+    # A defender win that costs the defender: the attacker is wiped out within a few rounds.
     "defender_win": lambda n: (
-        _side(n, {"light_fighter": 0.7, "small_cargo": 0.3}),
-        _side(n // 2, {"battleship": 0.6, "heavy_laser": 0.4}, armour=2),
+        _side(n, {"light_fighter": 0.6, "heavy_fighter": 0.3, "small_cargo": 0.1}),
+        _side(
+            n // 2, {"battleship": 0.2, "cruiser": 0.3, "heavy_laser": 0.2, "rocket_launcher": 0.3}, armour=2
+        ),
     ),
     # Technology against numbers: a third as many units at 10 levels higher.
     "tech_v_numbers": lambda n: (
