@@ -46,10 +46,15 @@ interpretations chosen):
   ``round_log`` lists, per round, the units alive at the end of the round for every type the side
   brought into the battle (a type wiped out shows 0).
 
-Two code paths produce bit-identical results (same random draws in the same order, same float
+Two exact code paths produce bit-identical results (same random draws in the same order, same float
 operations): a pure-Python loop for small battles, where numpy call overhead dominates, and a
-numpy path for large ones, which applies the shots of a volley grouped by target, one "k-th shot on
-every target" wave at a time.
+numpy path for larger ones, which applies the shots of a volley grouped by target, one "k-th shot on
+every target" wave at a time. Both hold every unit (the numpy path about 150 bytes each), so above
+``GROUPED_BATTLE_UNITS`` units (both sides together) the battle goes to the grouped mode of
+:mod:`combat.grouped`: units of a type grouped by hull, the shots and hits of a group drawn from
+their distributions, memory independent of the number of units; same rules, its own draws (its
+docstring says what it keeps exactly and what it approximates). :func:`path_for` tells which path a
+battle takes.
 """
 
 from __future__ import annotations
@@ -362,47 +367,43 @@ def _type_counts(types: list[int]) -> list[int]:
 
 def _volley_python(gen: np.random.Generator, shooter: list, target: list, alive: list[bool]) -> None:
     """Every armed unit of ``shooter`` fires (with rapid fire) at ``target``; updates it in place."""
-    s_types, s_stats = shooter[0], shooter[3]
-    t_types, t_hull, t_shield, t_stats = target
-    attack = s_stats.attack
+    s_types, attack = shooter[0], shooter[3].attack
     shooters = [i for i, t in enumerate(s_types) if attack[t] > 0]
     if not shooters:
         return
-    n_targets = len(t_types)
-    chains: list[list[int]] = [[] for _ in shooters]
-    current = list(range(len(shooters)))
-    while True:
-        picks = gen.integers(0, n_targets, size=len(current)).tolist()
+    chains = _chains_python(gen, [s_types[i] for i in shooters], target[0])
+    uniforms = iter(gen.random(sum(len(chain) for chain in chains)).tolist())
+    t_types, t_hull, t_shield, t_stats = target
+    for shooter_index, chain in zip(shooters, chains, strict=True):
+        damage = attack[s_types[shooter_index]]
+        for tgt in chain:
+            u = next(uniforms)
+            if not alive[tgt]:
+                continue
+            kind = t_types[tgt]
+            t_shield[tgt], t_hull[tgt], destroyed = _apply_shot(
+                damage, t_shield[tgt], t_hull[tgt], t_stats.shield[kind], t_stats.hull[kind], u
+            )
+            if destroyed:
+                alive[tgt] = False
+
+
+def _chains_python(gen: np.random.Generator, shooter_types: list[int], t_types: list[int]) -> list[list[int]]:
+    """Each shooter's targets, its rapid-fire chain in order, drawn in waves (as the numpy path)."""
+    chains: list[list[int]] = [[] for _ in shooter_types]
+    current = list(range(len(shooter_types)))
+    while current:
+        picks = gen.integers(0, len(t_types), size=len(current)).tolist()
         probs = []
         for c, tgt in zip(current, picks, strict=True):
             chains[c].append(tgt)
-            probs.append(_RF_PROB[s_types[shooters[c]]][t_types[tgt]])
+            probs.append(_RF_PROB[shooter_types[c]][t_types[tgt]])
         k = sum(1 for p in probs if p > 0.0)
         if k == 0:
             break
         draws = iter(gen.random(k).tolist())
         current = [c for c, p in zip(current, probs, strict=True) if p > 0.0 and next(draws) < p]
-        if not current:
-            break
-    n_shots = sum(len(chain) for chain in chains)
-    uniforms = gen.random(n_shots).tolist()
-    full_shield, full_hull = t_stats.shield, t_stats.hull
-    j = 0
-    for c, chain in enumerate(chains):
-        damage = attack[s_types[shooters[c]]]
-        for tgt in chain:
-            u = uniforms[j]
-            j += 1
-            if not alive[tgt]:
-                continue
-            kind = t_types[tgt]
-            shield, hull, destroyed = _apply_shot(
-                damage, t_shield[tgt], t_hull[tgt], full_shield[kind], full_hull[kind], u
-            )
-            t_shield[tgt] = shield
-            t_hull[tgt] = hull
-            if destroyed:
-                alive[tgt] = False
+    return chains
 
 
 # --------------------------------------------------------------------------------------------------
