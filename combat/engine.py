@@ -201,10 +201,11 @@ def _resolve(attacker: Side, defender: Side, *, seed: int, path: str | None = No
     a_counts, d_counts = _unit_counts(attacker), _unit_counts(defender)
     if any(a_counts[_N_SHIPS:]):
         raise ValueError("the attacker cannot bring defences")
-    if path not in (None, *PATHS):
+    if path is None:
+        path = path_for(sum(a_counts) + sum(d_counts))
+    elif path not in PATHS:
         raise ValueError(f"unknown path {path!r}; choose from {', '.join(PATHS)}")
     gen = np.random.Generator(np.random.PCG64(operator.index(seed)))
-    path = path or path_for(sum(a_counts) + sum(d_counts))
     rounds, a_final, d_final = _fight(path, gen, a_counts, d_counts, _Stats.of(attacker), _Stats.of(defender))
     rebuilt = _rebuild(gen, d_counts, d_final)
     return _result(a_counts, d_counts, rounds, a_final, d_final, rebuilt)
@@ -371,33 +372,37 @@ def _volley_python(gen: np.random.Generator, shooter: list, target: list, alive:
     shooters = [i for i, t in enumerate(s_types) if attack[t] > 0]
     if not shooters:
         return
-    chains = _chains_python(gen, [s_types[i] for i in shooters], target[0])
-    uniforms = iter(gen.random(sum(len(chain) for chain in chains)).tolist())
+    chains = _chains_python(gen, shooters, s_types, target[0])
+    uniforms = gen.random(sum(len(chain) for chain in chains)).tolist()
     t_types, t_hull, t_shield, t_stats = target
+    full_shield, full_hull = t_stats.shield, t_stats.hull
+    j = 0
     for shooter_index, chain in zip(shooters, chains, strict=True):
         damage = attack[s_types[shooter_index]]
         for tgt in chain:
-            u = next(uniforms)
+            j += 1
             if not alive[tgt]:
                 continue
             kind = t_types[tgt]
             t_shield[tgt], t_hull[tgt], destroyed = _apply_shot(
-                damage, t_shield[tgt], t_hull[tgt], t_stats.shield[kind], t_stats.hull[kind], u
+                damage, t_shield[tgt], t_hull[tgt], full_shield[kind], full_hull[kind], uniforms[j - 1]
             )
             if destroyed:
                 alive[tgt] = False
 
 
-def _chains_python(gen: np.random.Generator, shooter_types: list[int], t_types: list[int]) -> list[list[int]]:
+def _chains_python(
+    gen: np.random.Generator, shooters: list[int], s_types: list[int], t_types: list[int]
+) -> list[list[int]]:
     """Each shooter's targets, its rapid-fire chain in order, drawn in waves (as the numpy path)."""
-    chains: list[list[int]] = [[] for _ in shooter_types]
-    current = list(range(len(shooter_types)))
+    chains: list[list[int]] = [[] for _ in shooters]
+    current = list(range(len(shooters)))
     while current:
         picks = gen.integers(0, len(t_types), size=len(current)).tolist()
         probs = []
         for c, tgt in zip(current, picks, strict=True):
             chains[c].append(tgt)
-            probs.append(_RF_PROB[shooter_types[c]][t_types[tgt]])
+            probs.append(_RF_PROB[s_types[shooters[c]]][t_types[tgt]])
         k = sum(1 for p in probs if p > 0.0)
         if k == 0:
             break
