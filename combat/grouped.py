@@ -13,11 +13,12 @@ unit:
   the shots per (shooter type, target type) of the exact engine.
 * Hits: a target type with ``n`` units takes the shooter types' shots in catalogue order (the
   shooter order of the exact engine). For one shooter type, each unit takes ``k`` of its ``S``
-  shots with probability ``Binomial(S, 1/n)(k)``; the units of every (shield, hull) group are split
-  by one multinomial draw over ``k``. **This is the approximation**: the exact counts of units hit
-  0, 1, 2, ... times are those of ``S`` balls thrown into ``n`` bins, which differ from independent
-  binomials only by the constraint that the hits add up to ``S`` (relative differences of order
-  ``1/n``; the grouped mode runs from hundreds of thousands of units a side).
+  shots with probability ``Binomial(S, 1/n)(k)``, as in the exact engine; the units of every
+  (shield, hull) group are split by one multinomial draw over ``k``. **This is the approximation**:
+  the units take their hits independently of each other, whereas the exact counts of units hit
+  0, 1, 2, ... times are those of ``S`` balls thrown into ``n`` bins, whose hits add up to exactly
+  ``S``. Each unit's own chances are the same; the spread of the totals differs by about ``1/n``
+  (the grouped mode runs from 200,000 units).
 * Damage: ``k`` shots of one damage value on a (shield, hull) group give one deterministic new
   (shield, hull), computed with the exact engine's float arithmetic (1% shield steps, bounces,
   hull damage); a unit survives the explosion checks of those ``k`` shots with the product of
@@ -26,10 +27,11 @@ unit:
 
 Bounds (what keeps memory and time independent of the number of units):
 
-* A unit's hits from one shooter type are counted up to ``MAX_HITS`` (fewer if the type has many
-  groups: ``TRAJECTORY_CELLS`` bounds groups x hit counts); a unit that takes more is treated as
-  having taken that many (only reachable with very high armour against weak shots)
-  and until the hit distribution's tail is below ``HIT_TAIL`` (the tail joins the last count).
+* A unit's hits from one shooter type are counted one by one until the hit distribution's tail
+  is below ``HIT_TAIL`` (the tail joins the last count) or every unit is certainly destroyed, and
+  at most up to ``MAX_HITS`` (fewer if the type has many groups: ``TRAJECTORY_CELLS`` bounds
+  groups x hit counts, never below ``MIN_HITS``). Units that take more (only very high armour
+  against very weak shots gets there) take the mean of that tail, in closed form (``_more_hits``).
 * At most ``MAX_STATES`` hull values per type are kept between volleys; if hits ever make more,
   hulls are rounded to ``1 / HULL_GRID`` of the full hull (never needed by the battles measured).
 * Counts are int64: at most ``combat.engine.MAX_UNITS`` units per type and side.
