@@ -79,8 +79,14 @@ MAKEUPS: dict[str, Makeup] = {
     # Bounces: shields of 520 (shielding 16) turn the cargos' shots (5) away and take the light
     # fighters' (50) in 1% steps of 5.2.
     "bouncing_shots": lambda n: (
+        _side(n, {"small_cargo": 0.3, "large_cargo": 0.2, "light_fighter": 0.5}),
+        _side(n // 35, {"battleship": 1.0}, shielding=16),
+    ),
+    # The same at weapons 1: the cargos' shots (5.5) are just above 1% of the shield and take it
+    # down one step (5.2) at a time, so hulls take odd remainders: many distinct hull values.
+    "fine_steps": lambda n: (
         _side(n, {"small_cargo": 0.3, "large_cargo": 0.2, "light_fighter": 0.5}, weapons=1),
-        _side(n // 20, {"battleship": 1.0}, shielding=16),
+        _side(n // 25, {"battleship": 1.0}, shielding=16),
     ),
     # 1% steps: light fighters (50) wear down heavy lasers' shields (100) two shots at a time.
     "shield_steps": lambda n: (

@@ -32,8 +32,8 @@ Bounds (what keeps memory and time independent of the number of units):
   at most up to ``MAX_HITS`` (fewer if the type has many groups: ``TRAJECTORY_CELLS`` bounds
   groups x hit counts, never below ``MIN_HITS``). Units that take more (only very high armour
   against very weak shots gets there) take the mean of that tail, in closed form (``_more_hits``).
-* At most ``MAX_STATES`` hull values per type are kept between volleys; if hits ever make more,
-  hulls are rounded to ``1 / HULL_GRID`` of the full hull (never needed by the battles measured).
+* At most ``MAX_STATES`` groups per type are kept: if hits make more, hulls are rounded to a grid
+  of ``1 / HULL_GRID`` of the full hull, coarser by halves until the groups fit (``_bounded``).
 * Counts are int64: at most ``combat.engine.MAX_UNITS`` units per type and side.
 
 One ``numpy.random.Generator`` per battle as in the exact engine, so a seed replays a battle; the
@@ -153,7 +153,7 @@ def _take_hits(
     split = gen.multinomial(group.count, pvals)
     alive = gen.binomial(split, survive)
     keep = alive > 0
-    return _merge(shield[keep], hull[keep], alive[keep])
+    return _bounded(_merge(shield[keep], hull[keep], alive[keep]), full_hull)
 
 
 def _hits_pmf(shots: int, n: int, limit: int) -> tuple[list[float], int]:
@@ -241,8 +241,20 @@ def _merge(shield: np.ndarray, hull: np.ndarray, count: np.ndarray) -> _Group:
 
 def _end_of_volley(group: _Group, full_shield: float, full_hull: float) -> _Group:
     """Shields restored (they are full again at the next round), so groups only differ by hull."""
-    merged = _merge(np.full(group.hull.size, full_shield), group.hull, group.count)
-    if merged.hull.size > MAX_STATES:  # a safety net: hulls on a grid, so a type never holds more
-        grid = full_hull / HULL_GRID
-        merged = _merge(merged.shield, np.round(merged.hull / grid) * grid, merged.count)
-    return merged
+    return _bounded(_merge(np.full(group.hull.size, full_shield), group.hull, group.count), full_hull)
+
+
+def _bounded(group: _Group, full_hull: float) -> _Group:
+    """At most ``MAX_STATES`` groups: past that, hulls go on a grid, the finest that is enough.
+
+    Hits of mixed damage (shields absorbing in 1% steps, then the rest) can make ever more distinct
+    hull values; the grid keeps a type's groups, and so memory and time, bounded.
+    """
+    cells = HULL_GRID
+    while group.hull.size > MAX_STATES and cells >= 1:
+        grid = full_hull / cells
+        rounded = np.round(group.hull / grid) * grid
+        # a hull rounded to 0 would count as destroyed: those units keep their own hull
+        group = _merge(group.shield, np.where(rounded > 0, rounded, group.hull), group.count)
+        cells //= 2
+    return group

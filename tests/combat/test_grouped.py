@@ -204,3 +204,17 @@ def test_grouped_mode_agrees_with_the_exact_engine(name: str) -> None:
         if not t["compared"]:
             assert abs(t["grouped"] - t["exact"]) <= 0.005 * t["brought"], t
     assert statistics.mean(abs(t["difference"]) for t in compared) < 0.01
+
+
+def test_groups_beyond_the_bound_go_on_the_finest_grid_that_fits() -> None:
+    rng = np.random.default_rng(0)
+    hull = rng.uniform(1.0, 6000.0, size=3 * grouped.MAX_STATES)
+    shield = rng.choice([0.0, 5.2, 520.0], size=hull.size)
+    count = rng.integers(1, 10**9, size=hull.size)
+    bounded = grouped._bounded(grouped._merge(shield, hull, count), 6000.0)
+    assert bounded.hull.size <= grouped.MAX_STATES
+    assert bounded.total() == int(count.sum())  # no unit gained or lost
+    assert (bounded.hull > 0).all() and set(bounded.shield) <= {0.0, 5.2, 520.0}
+    # few enough groups are left alone
+    few = grouped._merge(shield[:100], hull[:100], count[:100])
+    assert grouped._bounded(few, 6000.0) is few
