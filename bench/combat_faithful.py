@@ -5,7 +5,8 @@
 Every make-up of ``MAKEUPS`` is fought ``--seeds`` times on the exact numpy path and in grouped mode
 (seeds 0, 1, 2, ...). Prints one JSON object per make-up: for every type, the mean number of units
 left after the battle (the defender's after rebuilding) in each mode and their relative
-difference, and how often the outcomes agree seed by seed. ``bench.combat_suite`` puts these rows in
+difference (and that difference in standard errors, ``z``), and how often the outcomes agree seed
+by seed. ``bench.combat_suite`` puts these rows in
 its ``faithfulness`` table, and tests/combat/test_grouped.py asserts them on a few make-ups.
 """
 
@@ -13,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -122,9 +125,12 @@ MAKEUPS: dict[str, Makeup] = {
     ),
 }
 
-# A type's mean survivors are compared in relative terms from this many units (fewer: the noise of
-# 50 battles alone is a few percent of them; they are shown, and compared to what was brought).
+# A type's mean survivors are compared in relative terms (within 2%) when the battles' own noise
+# allows it: at least this many units left on average, and a standard error of the difference of
+# the means at most 0.5% of them (so 2% is 4 standard errors). The others are shown with their
+# difference in standard errors (``z``).
 COMPARED_MIN_UNITS = 1_000
+COMPARED_MAX_ERROR = 0.005
 PATHS = ("numpy", "grouped")
 
 
@@ -151,21 +157,7 @@ def compare(name: str, units: int, seeds: int) -> dict:
         start = time.perf_counter()
         results[path] = [_resolve(attacker, defender, seed=seed, path=path) for seed in range(seeds)]
         seconds[path] = round((time.perf_counter() - start) / seeds, 4)
-    types = []
-    for key, brought in _brought(attacker, defender).items():
-        exact, grouped = (sum(_left(r).get(key, 0) for r in results[path]) / seeds for path in PATHS)
-        compared = exact >= COMPARED_MIN_UNITS
-        types.append(
-            {
-                "side": key.split(".")[0],
-                "type": key.split(".")[1],
-                "brought": brought,
-                "exact": round(exact, 1),
-                "grouped": round(grouped, 1),
-                "difference": round((grouped - exact) / exact, 4) if exact else None,
-                "compared": compared,
-            }
-        )
+    types = [_type_row(key, brought, results) for key, brought in _brought(attacker, defender).items()]
     pairs = zip(results["numpy"], results["grouped"], strict=True)
     compared_differences = [abs(t["difference"]) for t in types if t["compared"]]
     return {
@@ -175,8 +167,27 @@ def compare(name: str, units: int, seeds: int) -> dict:
         "outcomes": {path: _tally(r.outcome for r in results[path]) for path in PATHS},
         "outcome_agreement": sum(e.outcome == g.outcome for e, g in pairs) / seeds,
         "max_difference": max(compared_differences, default=None),
+        "max_abs_z": max((abs(t["z"]) for t in types if t["z"] is not None), default=None),
         "types": types,
         "seconds_per_battle": {"exact": seconds["numpy"], "grouped": seconds["grouped"]},
+    }
+
+
+def _type_row(key: str, brought: int, results: dict[str, list[BattleResult]]) -> dict:
+    """Mean units of one type left in each mode, their difference, and whether it can be judged."""
+    exact, grouped = ([_left(r).get(key, 0) for r in results[path]] for path in PATHS)
+    mean_e, mean_g = statistics.fmean(exact), statistics.fmean(grouped)
+    # standard error of the difference of the two means (independent seeds in the two modes)
+    error = math.sqrt((statistics.pvariance(exact) + statistics.pvariance(grouped)) / len(exact))
+    return {
+        "side": key.split(".")[0],
+        "type": key.split(".")[1],
+        "brought": brought,
+        "exact": round(mean_e, 1),
+        "grouped": round(mean_g, 1),
+        "difference": round((mean_g - mean_e) / mean_e, 4) if mean_e else None,
+        "z": round((mean_g - mean_e) / error, 2) if error else None,
+        "compared": mean_e >= COMPARED_MIN_UNITS and error <= COMPARED_MAX_ERROR * mean_e,
     }
 
 

@@ -200,9 +200,8 @@ def test_grouped_mode_agrees_with_the_exact_engine(name: str) -> None:
     assert any(t["exact"] < 0.9 * t["brought"] for t in compared)
     for t in compared:
         assert abs(t["difference"]) <= 0.02, t
-    for t in row["types"]:  # types nearly wiped out: their few survivors, against what was brought
-        if not t["compared"]:
-            assert abs(t["grouped"] - t["exact"]) <= 0.005 * t["brought"], t
+    for t in row["types"]:  # every type, compared or too noisy to be: within 4 standard errors
+        assert (t["z"] is None and t["grouped"] == t["exact"]) or abs(t["z"]) <= 4, t
     assert statistics.mean(abs(t["difference"]) for t in compared) < 0.01
 
 
