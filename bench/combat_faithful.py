@@ -178,7 +178,9 @@ def _type_row(key: str, brought: int, results: dict[str, list[BattleResult]]) ->
     exact, grouped = ([_left(r).get(key, 0) for r in results[path]] for path in PATHS)
     mean_e, mean_g = statistics.fmean(exact), statistics.fmean(grouped)
     # standard error of the difference of the two means (independent seeds in the two modes)
-    error = math.sqrt((statistics.pvariance(exact) + statistics.pvariance(grouped)) / len(exact))
+    # (one battle a mode says nothing of the noise: then nothing is compared)
+    spread = statistics.variance(exact) + statistics.variance(grouped) if len(exact) > 1 else math.inf
+    error = math.sqrt(spread / len(exact))
     return {
         "side": key.split(".")[0],
         "type": key.split(".")[1],
@@ -186,7 +188,7 @@ def _type_row(key: str, brought: int, results: dict[str, list[BattleResult]]) ->
         "exact": round(mean_e, 1),
         "grouped": round(mean_g, 1),
         "difference": round((mean_g - mean_e) / mean_e, 4) if mean_e else None,
-        "z": round((mean_g - mean_e) / error, 2) if error else None,
+        "z": round((mean_g - mean_e) / error, 2) if 0 < error < math.inf else None,
         "compared": mean_e >= COMPARED_MIN_UNITS and error <= COMPARED_MAX_ERROR * mean_e,
     }
 

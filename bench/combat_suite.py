@@ -117,7 +117,10 @@ def faithfulness_table(units: int, seeds: int) -> dict:
         note(f"combat: faithfulness, {name}")
         rows.append(combat_faithful.compare(name, units, seeds))
     met = bool(rows) and all(
-        row["outcome_agreement"] >= 0.95 and (row["max_difference"] or 0) <= 0.02 for row in rows
+        row["outcome_agreement"] >= 0.95
+        and row["max_difference"] is not None
+        and row["max_difference"] <= 0.02
+        for row in rows
     )
     return {"units_per_side": units, "seeds": seeds, "makeups": rows, "meets_target": met}
 
