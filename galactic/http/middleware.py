@@ -31,7 +31,9 @@ class DropMalformedSessionCookie:
 
 def json_error(status: int, code: str, detail: str, fields: dict | None = None) -> JsonResponse:
     """The API's error format, for refusals made before the API's own code runs."""
-    return JsonResponse({"error": code, "detail": detail, "fields": fields or {}}, status=status)
+    response = JsonResponse({"error": code, "detail": detail, "fields": fields or {}}, status=status)
+    response["Content-Length"] = len(response.content)  # answered before CommonMiddleware would add it
+    return response
 
 
 class ApiRequestLimits:
