@@ -260,7 +260,9 @@ class ErrorOut(Schema):
     fields: dict[str, str]
 
 
-ERRORS = {400: ErrorOut, 401: ErrorOut, 404: ErrorOut, 409: ErrorOut}
+# 413 (body too large), 415 (not JSON) and 429 (too many writes) are documented with the others, in
+# the one error format.
+ERRORS = {status: ErrorOut for status in (400, 401, 404, 409, 413, 415, 429)}
 
 
 class Amounts(Schema):
