@@ -66,6 +66,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "galactic.http.throttle.OneLoginAtATime",  # inside the CSP middleware: its 429 page gets the policy
     # Last, so that it turns a refused login into the lockout page whatever answered it.
     "axes.middleware.AxesMiddleware",
 ]
