@@ -56,6 +56,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Refuses locked-out and concurrent login attempts before any other work (see its docstring).
+    "galactic.http.login_gate.LoginGate",
     "galactic.http.middleware.DropMalformedSessionCookie",
     # Before anything reads the body: a request too large for the API is refused unread.
     "galactic.http.middleware.ApiRequestLimits",
@@ -66,7 +68,6 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
-    "galactic.http.throttle.OneLoginAtATime",  # inside the CSP middleware: its 429 page gets the policy
     # Last, so that it turns a refused login into the lockout page whatever answered it.
     "axes.middleware.AxesMiddleware",
 ]
@@ -252,6 +253,8 @@ AUTHENTICATION_BACKENDS = [
     "galactic.http.throttle.LoginThrottleBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
+# LOGIN_THROTTLE=false turns all of it off (a load test's own server, say).
+AXES_ENABLED: bool = env.bool("LOGIN_THROTTLE", default=True)
 # After this many failed logins for one account, or from one client address, further attempts are
 # refused (429) until LOGIN_LOCKOUT_MINUTES have passed since the last counted failure.
 AXES_FAILURE_LIMIT: int = env.int("LOGIN_FAILURE_LIMIT", default=10)

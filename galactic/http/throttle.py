@@ -13,7 +13,6 @@ be the outage it is meant to prevent (the dispatch itself only needs the databas
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import time
@@ -26,7 +25,6 @@ from django.conf import settings
 from django.db.models import Max, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.urls import reverse
 from django.utils import timezone
 from ninja.throttling import BaseThrottle
 from redis.exceptions import RedisError
@@ -87,71 +85,6 @@ def lockout_response(
     response = render(request, "game/locked_out.html", context, status=429)
     response["Retry-After"] = str(seconds)
     response._csp_config = settings.PLAYERS_CSP  # read by Django's CSP middleware
-    return response
-
-
-class OneLoginAtATime:
-    """Middleware: one login attempt at a time per account and per client address, for the
-    players' login and the admin's. A POST that arrives while another for the same account or
-    address is being checked is answered 429 at once, unread: eight concurrent guessers then cost
-    one password hash at a time, not eight, and the other players' requests keep the rest of the
-    machine. django-axes counts the failures; this bounds how many hashes run together. The gate
-    is a Redis key that expires by itself (a worker killed mid-login cannot hold it); without
-    Redis, attempts go through.
-    """
-
-    HOLD_SECONDS = 10  # longer than any password check
-
-    def __init__(self, get_response) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.method != "POST" or request.path_info not in _login_paths():
-            return self.get_response(request)
-        username = request.POST.get("username", "")[:150]
-        keys = [f"gc:login:address:{client_address(request)}", f"gc:login:account:{username}"]
-        held = _hold(keys, self.HOLD_SECONDS)
-        if held is None:
-            return busy_response(request)
-        try:
-            return self.get_response(request)
-        finally:
-            _release(held)
-
-
-def _login_paths() -> set[str]:
-    return {reverse("login"), reverse("admin:login")}
-
-
-def _hold(keys: list[str], seconds: int) -> list[str] | None:
-    """Take every key, or none (None when one is taken). [] when Redis is away: go ahead."""
-    conn = queue.get_connection()
-    taken: list[str] = []
-    try:
-        for key in keys:
-            if not conn.set(key, "1", nx=True, ex=seconds):
-                _release(taken)
-                return None
-            taken.append(key)
-    except RedisError as error:
-        log.warning("login gate not checked (Redis: %s); letting the attempt through", error)
-        _release(taken)
-        return []
-    return taken
-
-
-def _release(keys: list[str]) -> None:
-    if not keys:
-        return
-    with contextlib.suppress(RedisError):  # else the keys expire by themselves
-        queue.get_connection().delete(*keys)
-
-
-def busy_response(request: HttpRequest) -> HttpResponse:
-    context = {"busy": True, "login_url": request.path}
-    response = render(request, "game/locked_out.html", context, status=429)
-    response["Retry-After"] = "1"
-    response._csp_config = settings.PLAYERS_CSP
     return response
 
 

@@ -25,7 +25,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import MD5PasswordHasher
 from django.test import Client
 
-from tests.conftest import REPO, process_env
+from tests.conftest import REPO, process_env, wait_for
 
 from .conftest import Server
 
@@ -35,7 +35,8 @@ LIMIT = 3
 
 
 @pytest.fixture(autouse=True)
-def small_limit(settings) -> None:
+def small_limit(settings, redis_conn) -> None:
+    """A small limit, and a clean Redis (lockouts are mirrored there)."""
     settings.AXES_FAILURE_LIMIT = LIMIT
     settings.AXES_COOLOFF_TIME = timedelta(minutes=15)
 
@@ -102,16 +103,14 @@ def test_one_account_guessed_from_many_addresses_is_locked_out(make_player):
     assert_locked_out(attempt("/login/", "carol", "pw", address="10.1.0.99"))
 
 
-def test_a_lockout_ends_by_itself(make_player, settings):
+def test_a_lockout_ends_by_itself(make_player, settings, redis_conn):
+    settings.AXES_COOLOFF_TIME = timedelta(seconds=2)
     make_player("dave")
     for _ in range(LIMIT):
         attempt("/login/", "dave", "guess")
-    assert_locked_out(attempt("/login/", "dave", "pw"))
-    # the cool-off has passed since the last counted failure
-    AccessAttempt.objects.update(
-        attempt_time=AccessAttempt.objects.get().attempt_time - timedelta(minutes=16)
-    )
-    assert logged_in(attempt("/login/", "dave", "pw"))
+    locked = attempt("/login/", "dave", "pw")
+    assert locked.status_code == 429 and int(locked["Retry-After"]) <= 2
+    wait_for(lambda: logged_in(attempt("/login/", "dave", "pw")), timeout=10, interval=0.25)
 
 
 def test_an_operator_lifts_a_lockout_from_the_admin(make_player, client):
@@ -208,3 +207,51 @@ def test_concurrent_guessers_on_a_real_server_get_one_hash_at_a_time_up_to_the_l
     # One attempt at a time is checked: exactly the limit's worth of password hashes, then locked.
     assert answers["checked"] == SERVER_LIMIT - 1 and answers["locked"] >= 1, answers
     assert post_login(server, cookie, token, "victim", "the-right-one") == "locked"
+
+
+# --------------------------------------------------------------------------------------------------
+# One attempt at a time per account and per address.
+
+
+@pytest.mark.parametrize("key", ["gc:login:busy:address:10.0.0.1", "gc:login:busy:account:alice"])
+@pytest.mark.parametrize("path", ["/login/", "/admin/login/"])
+def test_an_attempt_while_another_is_being_checked_is_refused_unhashed(
+    make_player, hashes, redis_conn, key, path
+):
+    make_player("alice")
+    redis_conn.set(key, "1", ex=10)  # another attempt for alice, or from this address, in progress
+    hashed = len(hashes)
+    response = attempt(path, "alice", "pw")
+    assert response.status_code == 429 and response["Retry-After"] == "1"
+    assert "Another login for this account or from your address" in response.content.decode()
+    assert len(hashes) == hashed and not AccessAttempt.objects.exists()  # not counted either
+
+    redis_conn.delete(key)
+    assert logged_in(attempt("/login/", "alice", "pw"))
+    assert not redis_conn.keys("gc:login:*")  # released after the attempt
+
+
+def test_without_redis_logins_are_still_checked(make_player, settings, redis_conn):
+    make_player("alice")
+    settings.RQ_QUEUES = {"game_events": {**settings.RQ_QUEUES["game_events"], "PORT": 1}}  # nothing there
+    assert logged_in(attempt("/login/", "alice", "pw"))
+
+
+def test_a_lockout_is_mirrored_in_redis_until_it_ends_and_lifted_with_it(
+    make_player, redis_conn, hashes, client
+):
+    """Once axes has locked an account, further attempts are refused by one Redis lookup (no
+    session, no database, no hash), for as long as the lockout lasts."""
+    make_player("hana")
+    for _ in range(LIMIT):
+        attempt("/login/", "hana", "guess", address="10.2.0.1")
+    ttl = redis_conn.pttl("gc:login:locked:account:hana")
+    assert 14 * 60 * 1000 < ttl <= 15 * 60 * 1000
+    assert redis_conn.pttl("gc:login:locked:address:10.2.0.1") > 14 * 60 * 1000
+    hashed = len(hashes)
+    assert_locked_out(attempt("/login/", "hana", "pw", address="10.2.0.2"))
+    assert len(hashes) == hashed
+
+    AccessAttempt.objects.filter(username="hana").delete()  # what the admin's delete does
+    assert not redis_conn.keys("gc:login:locked:*")
+    assert logged_in(attempt("/login/", "hana", "pw", address="10.2.0.2"))
