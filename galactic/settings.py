@@ -261,6 +261,9 @@ AXES_FAILURE_LIMIT: int = env.int("LOGIN_FAILURE_LIMIT", default=10)
 AXES_COOLOFF_TIME = timedelta(minutes=env.float("LOGIN_LOCKOUT_MINUTES", default=15))
 if AXES_FAILURE_LIMIT < 1 or AXES_COOLOFF_TIME.total_seconds() <= 0:
     raise ImproperlyConfigured("LOGIN_FAILURE_LIMIT and LOGIN_LOCKOUT_MINUTES must be positive")
+# After a failed login, the next attempt for that account or from that address is checked no sooner
+# than this many seconds later (galactic.http.login_gate); 0 turns the pause off.
+LOGIN_RETRY_SECONDS: float = env.float("LOGIN_RETRY_SECONDS", default=2)
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one locks: per account, per address
 # Attempts made while locked out are not counted: the lockout ends on time even under a running
 # attack, and refusing one costs reads only.

@@ -6,9 +6,11 @@ password hasher are touched, when:
 - the account or the address is locked out: django-axes decided it (in the database) on the
   failure that reached the limit; its decision is mirrored here in Redis keys that expire when the
   lockout does, so each further attempt costs one Redis round trip instead of a Django login page;
-- another attempt for the same account or from the same address is being checked right now: one
-  password hash at a time per account and per address, so eight concurrent guessers cost one
-  hash at a time, not eight, and the other players' requests keep the rest of the machine.
+- another attempt for the same account or from the same address is being checked right now, or
+  one failed less than LOGIN_RETRY_SECONDS ago: one password hash at a time per account and per
+  address, and at most one per LOGIN_RETRY_SECONDS after a failure, so eight concurrent guessers
+  cost a fraction of one core, not eight hashes at once, and the other players' requests keep the
+  rest of the machine.
 
 django-axes stays the authority: without Redis every attempt goes on to it, and a lockout lifted in
 the admin (its access attempt deleted) clears the mirror too.
@@ -72,12 +74,28 @@ class LoginGate:
             log.warning("login gate not checked (Redis: %s); the attempt goes on", error)
             return self.get_response(request)
         if held is None:
-            return refusal(request, locked=False, retry_after=1)
+            return refusal(request, locked=False, retry_after=max(1, settings.LOGIN_RETRY_SECONDS))
+        response = None
         try:
-            return self.get_response(request)
+            response = self.get_response(request)
+            return response
         finally:
-            with contextlib.suppress(RedisError):  # else the keys expire by themselves
-                conn.delete(*held)
+            _let_go(conn, held, succeeded=response is not None and response.status_code == 302)
+
+
+def _let_go(conn, held: list[str], *, succeeded: bool) -> None:
+    """Release the account and address at once after a login; after a failure, only once
+    LOGIN_RETRY_SECONDS have passed: a guesser then costs at most one password hash per that
+    many seconds, a person who mistyped waits a second."""
+    pause = settings.LOGIN_RETRY_SECONDS
+    with contextlib.suppress(RedisError):  # else the keys expire by themselves
+        if succeeded or pause <= 0:
+            conn.delete(*held)
+        else:
+            pipe = conn.pipeline(transaction=False)
+            for key in held:
+                pipe.pexpire(key, int(pause * 1000))
+            pipe.execute()
 
 
 def _login_paths() -> set[str]:

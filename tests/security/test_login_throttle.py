@@ -36,7 +36,8 @@ LIMIT = 3
 
 @pytest.fixture(autouse=True)
 def small_limit(settings, redis_conn) -> None:
-    """A small limit, and a clean Redis (lockouts are mirrored there)."""
+    """A small limit, no pause after a failure (tested on its own), and a clean Redis."""
+    settings.LOGIN_RETRY_SECONDS = 0
     settings.AXES_FAILURE_LIMIT = LIMIT
     settings.AXES_COOLOFF_TIME = timedelta(minutes=15)
 
@@ -255,3 +256,16 @@ def test_a_lockout_is_mirrored_in_redis_until_it_ends_and_lifted_with_it(
     AccessAttempt.objects.filter(username="hana").delete()  # what the admin's delete does
     assert not redis_conn.keys("gc:login:locked:*")
     assert logged_in(attempt("/login/", "hana", "pw", address="10.2.0.2"))
+
+
+def test_after_a_failure_the_next_attempt_waits_the_retry_pause(make_player, settings, redis_conn, hashes):
+    settings.LOGIN_RETRY_SECONDS = 1
+    make_player("ivan")
+    assert attempt("/login/", "ivan", "guess", address="10.3.0.1").status_code == 200
+    hashed = len(hashes)
+    too_soon = attempt("/login/", "ivan", "pw", address="10.3.0.2")  # same account
+    assert too_soon.status_code == 429 and too_soon["Retry-After"] == "1"
+    assert attempt("/login/", "someone", "pw", address="10.3.0.1").status_code == 429  # same address
+    assert len(hashes) == hashed
+    wait_for(lambda: logged_in(attempt("/login/", "ivan", "pw", address="10.3.0.2")), timeout=5, interval=0.2)
+    assert not redis_conn.keys("gc:login:busy:*")  # a success releases at once
