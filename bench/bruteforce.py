@@ -38,11 +38,15 @@ TIMEOUT = 30.0
 
 
 def call(port: int, method: str, path: str, body: bytes = b"", headers: dict | None = None):
+    """(status, headers, body); status "error" when the connection failed or timed out (gunicorn
+    kills a sync worker silent for 30 s: a queue of password hashes gets there)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
     try:
         conn.request(method, path, body=body or None, headers=headers or {})
         response = conn.getresponse()
         return response.status, dict(response.getheaders()), response.read()
+    except (OSError, http.client.HTTPException):
+        return "error", {}, b""
     finally:
         conn.close()
 
@@ -53,7 +57,7 @@ class Readers:
     def __init__(self, port: int, players: list[dict]) -> None:
         self.port = port
         self.players = players
-        self.samples: list[tuple[float, float, int]] = []  # (start, seconds, status)
+        self.samples: list[tuple[float, float, int | str]] = []  # (start, seconds, status)
         self.stop = threading.Event()
         self.threads = [threading.Thread(target=self.read, args=(p,), daemon=True) for p in players]
 
@@ -92,7 +96,7 @@ def attack(port: int, attempts: int, concurrency: int) -> dict:
     cookie = headers["Set-Cookie"].split(";")[0]
     token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1).decode()
 
-    def guess(n: int) -> tuple[int, float]:
+    def guess(n: int) -> tuple[int | str, float]:
         body = urlencode({"csrfmiddlewaretoken": token, "username": "victim", "password": f"guess-{n}"})
         start = time.monotonic()
         status, _, _ = call(
