@@ -1,8 +1,9 @@
 """Every write on probe missions: dispatch, and probe:update (arrivals with their espionage
 report, discovery and its skirmish, returns).
 
-Lock order, as everywhere in the game: the mission(s) by primary key, then planets by primary key.
-NPC bases are only read here (their espionage and combat levels), never locked.
+Arrivals and returns are events of the game's timeline (galactic.timeline): each takes effect as of
+its own time, whatever order they are run in. Lock order, as everywhere in the game: planets by
+primary key, then the missions, fleets and NPC bases on them.
 
 Who may read an espionage report: the sender always (`attacker`). The spied planet's owner
 (`defender`) only when the probes were discovered: an unseen spy leaves no trace, while a
@@ -12,20 +13,23 @@ discovered one has fought the owner's ships, and the owner holds a notice pointi
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import transaction
 from django.db.models import Q
 
-from combat.engine import Side, resolve_battle
+from combat.engine import resolve_battle
 from combat.models import NpcBase, Report
-from combat.services import battle_seed
+from combat.services import NpcBases, battle_forces, battle_seed, forces_sides
+from galactic import timeline
 from galactic.errors import Conflict, Invalid, NotFound
 from galactic.flight import SPEED_PERCENTS
 from galactic.models import Planet, Player
 from galactic.services import planet_launch
 from galactic.ships import PROBE, TECHNOLOGIES
+from galactic.timeline import Event, Run
 from probes import espionage
 from probes.models import Notice, ProbeMission
 
@@ -127,6 +131,9 @@ class AdvanceCounts:
         }
 
 
+ARRIVAL, RETURN = "probe-arrival", "probe-return"
+
+
 def _due(now: datetime) -> Q:
     return Q(status=Status.OUTBOUND, arrive_at__lte=now) | Q(status=Status.RETURNING, return_at__lte=now)
 
@@ -135,12 +142,12 @@ def probe_missions_advance(*, now: datetime, batch_size: int = BATCH_SIZE) -> di
     """probe:update. Advance every mission due at `now`: arrivals (espionage report, discovery and
     skirmish, notice), then, in a later batch, returns (probes land on the origin).
 
-    Works in batches of `batch_size`, each its own transaction: it locks the due missions with
-    SKIP LOCKED (so two overlapping runs never take the same mission, and neither waits for the
-    other's missions), then the planets they touch, by primary key. A planet locked by another run
-    is waited for, for at most one batch of that run. Idempotent: the status is re-checked on the
-    locked row, so each arrival and each return happens exactly once. Schedules nothing.
-    Returns counts: batches, arrived, discovered, destroyed, returned.
+    Works in batches, each its own transaction: it takes the first planet with due missions that
+    no other run holds (SKIP LOCKED, so two overlapping runs work side by side on different
+    planets), and advances it to the time of its first `batch_size` due missions
+    (galactic.timeline: every event due there by then, fleets too, in game-time order).
+    Idempotent: applied events are no longer pending, so each arrival and each return happens
+    exactly once. Schedules nothing. Returns counts: batches, arrived, discovered, destroyed, returned.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -153,27 +160,35 @@ def probe_missions_advance(*, now: datetime, batch_size: int = BATCH_SIZE) -> di
 
 
 def _advance_batch(now: datetime, batch_size: int) -> AdvanceCounts | None:
-    """One batch in one transaction; None when nothing (unlocked) is due any more."""
+    """One batch in one transaction; None when nothing (on a planet free to take) is due any more."""
     with transaction.atomic():
-        missions = list(
-            ProbeMission.objects.select_for_update(skip_locked=True, of=("self",), no_key=True)
-            .select_related("owner", "origin")
-            .filter(_due(now))
-            .order_by("pk")[:batch_size]
-        )
-        if not missions:
+        planet_id = _take_planet(now, batch_size)
+        if planet_id is None:
             return None
-        planets = _lock_planets(missions)
-        counts = AdvanceCounts(batches=1)
-        # Planets are settled forwards only: handle events in the order they happened.
-        for mission in sorted(missions, key=_event_time):
-            if mission.status == Status.OUTBOUND:
-                _arrive(mission, planets[mission.target_id], counts)
-            elif mission.status == Status.RETURNING:
-                _land(mission, planets[mission.origin_id], counts)
-        for planet in planets.values():
-            planet.save()
+        mine = Q(status=Status.OUTBOUND, target_id=planet_id) | Q(
+            status=Status.RETURNING, origin_id=planet_id
+        )
+        due = ProbeMission.objects.filter(_due(now) & mine).order_by("pk")[:batch_size]
+        until = max((_event_time(mission)[0] for mission in due), default=now)
+        run = timeline.advance(planet_ids=[planet_id], until=until)
+        counts = run.kind(ProbeEvents).counts
+        counts.batches = 1
     return counts
+
+
+def _take_planet(now: datetime, batch_size: int) -> int | None:
+    """Lock the planet of the first due mission that no other run holds; its id."""
+    candidates = ProbeMission.objects.filter(_due(now)).order_by("pk")[: 4 * batch_size]
+    planets = list(dict.fromkeys(_planet_of(mission) for mission in candidates))
+    for planet_id in planets:
+        free = Planet.objects.select_for_update(skip_locked=True, no_key=True).filter(pk=planet_id)
+        if free.exists():
+            return planet_id
+    return None
+
+
+def _planet_of(mission: ProbeMission) -> int:
+    return mission.target_id if mission.status == Status.OUTBOUND else mission.origin_id
 
 
 def _event_time(mission: ProbeMission) -> tuple[datetime, int]:
@@ -181,15 +196,58 @@ def _event_time(mission: ProbeMission) -> tuple[datetime, int]:
     return at, mission.pk
 
 
-def _lock_planets(missions: list[ProbeMission]) -> dict[int, Planet]:
-    ids = {m.target_id if m.status == Status.OUTBOUND else m.origin_id for m in missions}
-    locked = (
-        Planet.objects.select_for_update(of=("self",), no_key=True)  # see galactic.services.planet_launch
-        .select_related("owner", "npc")
-        .filter(pk__in=ids)
-        .order_by("pk")
-    )
-    return {planet.pk: planet for planet in locked}
+class ProbeEvents:
+    """Probe arrivals and returns as events of the game's timeline (galactic.timeline). Rows are
+    locked after the planets; each event writes its own rows (probes are few)."""
+
+    kinds = (ARRIVAL, RETURN)
+    RETURN_RANK, ARRIVAL_RANK = 2, 4  # at one instant: respawns, fleet returns, probe returns, arrivals
+
+    def __init__(self) -> None:
+        self.missions: dict[int, ProbeMission] = {}
+        self.counts = AdvanceCounts()
+
+    def feeders(self, planet_ids: set[int], until: datetime) -> set[int]:
+        outbound = ProbeMission.objects.filter(
+            status=Status.OUTBOUND, origin_id__in=planet_ids, return_at__lte=until
+        )
+        return set(outbound.values_list("target_id", flat=True))
+
+    def load(self, planet_ids: set[int], run: Run) -> Iterable[Event]:
+        outbound = Q(status=Status.OUTBOUND) & (
+            Q(target_id__in=planet_ids, arrive_at__lte=run.until)
+            | Q(origin_id__in=planet_ids, return_at__lte=run.until)
+        )
+        returning = Q(status=Status.RETURNING, origin_id__in=planet_ids, return_at__lte=run.until)
+        rows = (
+            ProbeMission.objects.select_for_update(of=("self",), no_key=True)
+            .select_related("owner", "origin")
+            .filter(outbound | returning)
+            .order_by("pk")
+        )
+        for mission in rows:
+            mission = self.missions.setdefault(mission.pk, mission)
+            yield self._event(mission)
+
+    def _event(self, mission: ProbeMission) -> Event:
+        if mission.status == Status.OUTBOUND:
+            return Event(
+                mission.arrive_at, self.ARRIVAL_RANK, mission.pk, ARRIVAL, mission.target_id, mission
+            )
+        return Event(mission.return_at, self.RETURN_RANK, mission.pk, RETURN, mission.origin_id, mission)
+
+    def apply(self, event: Event, run: Run) -> Iterable[Event]:
+        mission: ProbeMission = event.row
+        planet = run.planets[event.planet_id]
+        if event.kind == RETURN:
+            _land(mission, planet, self.counts)
+            return []
+        npc = run.kind(NpcBases).base_at(planet.pk)
+        _arrive(mission, planet, npc, self.counts)
+        return [self._event(mission)] if mission.status == Status.RETURNING else []
+
+    def flush(self, run: Run) -> None:
+        pass  # each event wrote its own rows
 
 
 def _land(mission: ProbeMission, origin: Planet, counts: AdvanceCounts) -> None:
@@ -200,9 +258,10 @@ def _land(mission: ProbeMission, origin: Planet, counts: AdvanceCounts) -> None:
     counts.returned += 1
 
 
-def _technologies(mission: ProbeMission, target: Planet) -> tuple[dict[str, int], dict[str, int]]:
+def _technologies(
+    mission: ProbeMission, target: Planet, npc: NpcBase | None
+) -> tuple[dict[str, int], dict[str, int]]:
     """The sender's technology and the target's (an NPC base's, its owner's, or none at all)."""
-    npc: NpcBase | None = getattr(target, "npc", None)
     if npc is not None:
         defender = npc.technology
     elif target.owner is not None:
@@ -212,10 +271,10 @@ def _technologies(mission: ProbeMission, target: Planet) -> tuple[dict[str, int]
     return mission.owner.technology, defender
 
 
-def _arrive(mission: ProbeMission, target: Planet, counts: AdvanceCounts) -> None:
+def _arrive(mission: ProbeMission, target: Planet, npc: NpcBase | None, counts: AdvanceCounts) -> None:
     """Spy on the (locked) target at the arrival time, maybe get discovered and fight, report."""
     target.settle(mission.arrive_at)
-    attacker_tech, defender_tech = _technologies(mission, target)
+    attacker_tech, defender_tech = _technologies(mission, target, npc)
     att, dfn = attacker_tech["espionage"], defender_tech["espionage"]
     sections = espionage.sections_revealed(mission.count, att, dfn)
     # What the probes saw, before any skirmish.
@@ -224,8 +283,10 @@ def _arrive(mission: ProbeMission, target: Planet, counts: AdvanceCounts) -> Non
     rng = random.Random(battle_seed("probe-discovery", mission.pk, mission.arrive_at.isoformat()))
     discovered = espionage.is_discovered(chance, rng)
     data.update(probes=mission.count, discovered=discovered, discovery_chance=chance)
+    forces = None
     if discovered:
-        data["battle"] = _skirmish(mission, target, attacker_tech, defender_tech)
+        forces = battle_forces({PROBE: mission.count}, attacker_tech, target.ships, {}, defender_tech)
+        data["battle"] = _skirmish(mission, target, forces)
     mission.report = Report.objects.create(
         kind=Report.Kind.ESPIONAGE,
         at=mission.arrive_at,
@@ -233,6 +294,7 @@ def _arrive(mission: ProbeMission, target: Planet, counts: AdvanceCounts) -> Non
         defender=target.owner if discovered else None,
         target=target,
         data=data,
+        forces=forces,
     )
     if discovered and target.owner is not None:
         _notify(mission, target, chance)
@@ -256,17 +318,11 @@ def _espionage_data(target: Planet, sections: list[str], defender_tech: dict[str
     return data
 
 
-def _skirmish(
-    mission: ProbeMission, target: Planet, attacker_tech: dict[str, int], defender_tech: dict[str, int]
-) -> dict:
+def _skirmish(mission: ProbeMission, target: Planet, forces: dict) -> dict:
     """Discovered probes fight the target's ships (never its defences); the target's ship losses
     are applied to the locked planet and the survivors left in `mission.count`."""
     seed = battle_seed("probe", mission.pk, mission.arrive_at.isoformat())
-    result = resolve_battle(
-        Side(ships={PROBE: mission.count}, **_combat_tech(attacker_tech)),
-        Side(ships={name: n for name, n in target.ships.items() if n > 0}, **_combat_tech(defender_tech)),
-        seed=seed,
-    )
+    result = resolve_battle(*forces_sides(forces), seed=seed)
     for name in target.ships:
         setattr(target, name, result.defender_ships.get(name, 0))
     mission.count = result.attacker_survivors.get(PROBE, 0)
@@ -277,10 +333,6 @@ def _skirmish(
         "losses": {"attacker": result.attacker_losses, "defender": result.defender_losses},
         "debris": result.debris,
     }
-
-
-def _combat_tech(tech: dict[str, int]) -> dict[str, int]:
-    return {"weapons": tech["weapons"], "shielding": tech["shielding"], "armour": tech["armour"]}
 
 
 def _notify(mission: ProbeMission, target: Planet, chance: int) -> None:
