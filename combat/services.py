@@ -249,6 +249,16 @@ def npc_respawn(*, npc_id: int) -> bool:
     return (RESPAWN, npc_id) in run.applied_keys()
 
 
+def report_mark_read(*, report: Report, player_id: int, at: datetime) -> None:
+    """Note that the player opened the report (as its sender and/or as the target's owner).
+    Idempotent: the first reading's time is kept. No lock needed: one conditional UPDATE each."""
+    for role in ("attacker", "defender"):
+        if getattr(report, f"{role}_id") == player_id and getattr(report, f"{role}_read_at") is None:
+            Report.objects.filter(pk=report.pk, **{f"{role}_read_at__isnull": True}).update(
+                **{f"{role}_read_at": at}
+            )
+
+
 NPC_POSITIONS = (2, 9, 14)  # home planets take even positions; NPC bases never collide with them
 
 
