@@ -53,9 +53,7 @@ def report_json(report: Report, reader_id: int | None = None) -> dict:
     body = {"id": report.pk, "kind": report.kind, "at": iso(report.at), "target": report.target_id}
     if reader_id is not None:
         body["unread"] = selectors.is_unread(report, reader_id)
-    if report.forces is not None:
-        body["forces"] = report.forces
-    return {**body, **report.data}
+    return {**body, "forces": report.forces, **report.data}
 
 
 @router.get("", response={200: ReportPage, **ERRORS})
