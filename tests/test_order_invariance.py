@@ -46,14 +46,15 @@ from probes.services import probe_dispatch, probe_missions_advance
 pytestmark = pytest.mark.django_db
 
 PLAYERS, TIERS = 3, 3
-HOME_SHIPS = {
-    "light_fighter": 2_000,
+HOME_SHIPS = {  # enough for any ten fleets of the strategies below, and their fuel
+    "light_fighter": 5_000,
     "heavy_fighter": 500,
-    "cruiser": 1_000,
-    "battleship": 1_000,
+    "cruiser": 5_000,
+    "battleship": 5_000,
     "small_cargo": 500,
     "large_cargo": 500,
     "espionage_probe": 200,
+    "deuterium": 10**7,
 }
 FRACTIONS_PER_UNIT = 3_600_000_000  # a rate per hour times microseconds
 # A fixed past moment: battle seeds derive from arrival times, so an example replays exactly.
@@ -341,7 +342,7 @@ def ledger_residuals(before: dict, after: dict) -> dict[int, dict[str, int]]:
 
 
 @hypothesis_settings(
-    max_examples=12,
+    max_examples=10,
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
