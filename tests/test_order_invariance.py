@@ -81,7 +81,7 @@ def fleet_orders(draw: st.DrawFn) -> dict:
         ships, cargo = {name: n for name, n in draw(attack_ships).items() if n}, {}
     else:
         ships = {"small_cargo": draw(st.integers(1, 3))}
-        cargo = {"metal": draw(st.integers(0, 5_000)), "crystal": draw(st.integers(0, 3_000))}
+        cargo = {"metal": draw(st.integers(0, 2_500)), "crystal": draw(st.integers(0, 2_500))}  # one hold
     return {
         "owner": owner,
         "target": target,
@@ -142,14 +142,13 @@ def build(spec: dict, start: datetime) -> list[Job]:
     players = [player_create(username=f"p{i}", password="pw") for i in range(PLAYERS)]
     bases = npc_seed(count=TIERS)
     planets = [new.home.pk for new in players] + [npc.planet_id for npc in bases]
-    for new, (weapons, shielding, armour, espionage), rate in zip(
-        players, spec["tech"], spec["rates"], strict=True
-    ):
+    for new, (weapons, shielding, armour, espionage) in zip(players, spec["tech"], strict=True):
         Player.objects.filter(pk=new.player.pk).update(
             weapons=weapons, shielding=shielding, armour=armour, espionage=espionage
         )
+        # No production until every mission has left: the same stock in every run of the example.
         Planet.objects.filter(pk=new.home.pk).update(
-            metal_per_hour=rate, crystal_per_hour=rate // 2, deuterium_per_hour=rate // 3, **HOME_SHIPS
+            metal_per_hour=0, crystal_per_hour=0, deuterium_per_hour=0, **HOME_SHIPS
         )
     recalls = []
     for order in spec["fleets"]:
@@ -172,6 +171,10 @@ def build(spec: dict, start: datetime) -> list[Job]:
         )
         _set_times(ProbeMission, mission.pk, start, order)
     Planet.objects.update(resources_at=start)  # the dispatches happened at `start`
+    for new, rate in zip(players, spec["rates"], strict=True):
+        Planet.objects.filter(pk=new.home.pk).update(
+            metal_per_hour=rate, crystal_per_hour=rate // 2, deuterium_per_hour=rate // 3
+        )
     return recalls
 
 
