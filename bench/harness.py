@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -74,9 +75,46 @@ def distribution(values: Iterable[float], scale: float = 1000.0, digits: int = 2
 
 
 def free_port() -> int:
+    """A TCP port nothing listens on at the moment, on the loopback address."""
     with socket.socket() as s:
         s.bind((LOOPBACK, 0))
         return s.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class RedisServer:
+    port: int
+    proc: subprocess.Popen
+
+
+def start_redis_server(
+    directory: Path, *args: str, config: Path | None = None, port: int | None = None, log: Path | None = None
+) -> RedisServer:
+    """A redis-server on a loopback port (a free one unless given) that keeps nothing on disk, its
+    files in `directory`; returned once it accepts connections. `config` (a file, so that a password
+    never shows on the command line) is read first; `args` (e.g. "--sentinel") come last. The
+    caller stops it by its PID; a server that does not answer within 10 s is stopped here."""
+    port = port or free_port()
+    command = [shutil.which("redis-server") or "redis-server", *([str(config)] if config else [])]
+    command += ["--port", str(port), "--bind", LOOPBACK, "--save", "", "--appendonly", "no"]
+    command += ["--dir", str(directory), *args]
+    with open(log or os.devnull, "ab") as out:
+        proc = subprocess.Popen(command, cwd=directory, stdout=out, stderr=subprocess.STDOUT)
+    if not wait_until(lambda: _accepts(port) or proc.poll() is not None, 10) or proc.poll() is not None:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        raise RuntimeError(f"redis-server on port {port} did not start (exit {proc.returncode}); log: {log}")
+    return RedisServer(port, proc)
+
+
+def _accepts(port: int) -> bool:
+    """Whether something accepts connections on the port (a password or Sentinel mode does not matter)."""
+    try:
+        with socket.create_connection((LOOPBACK, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
 
 
 def wait_until(predicate: Callable[[], object], timeout: float, interval: float = 0.05) -> bool:
@@ -266,26 +304,12 @@ class Stack:
 
     # --- Redis ---------------------------------------------------------------------------------
     def start_redis(self) -> None:
-        self.redis_proc = self._popen(
-            "redis",
-            [
-                shutil.which("redis-server") or "redis-server",
-                "--port",
-                str(self.redis_port),
-                "--bind",
-                LOOPBACK,
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.log_dir),
-                *self.redis_args,
-            ],
-            env=dict(os.environ),
-        )
+        self._spawned += 1
+        log = self.log_dir / f"redis-{self._spawned}.log"
+        server = start_redis_server(self.log_dir, *self.redis_args, port=self.redis_port, log=log)
+        self.redis_proc = server.proc
         if not wait_until(self._redis_answers, 10):
-            raise RuntimeError("redis-server did not start")
+            raise RuntimeError("redis-server did not answer PING")
 
     def _redis_answers(self) -> bool:
         try:

@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
 # The whole test suite against real PostgreSQL and Redis: `make test` (or `deploy/test.sh [pytest args]`).
 # Creates .venv and installs requirements.txt when needed; starts PostgreSQL and Redis when they are
-# down and this machine has them. Fails when pytest ran no test.
+# down and this machine has them. Runs ruff's checks (complexity included) and its format check first.
+# Fails when pytest ran no test.
+# `deploy/test.sh --fast [pytest args]` (`make test-fast`): only the tests that start no process
+# (pytest -m "not slow"), without the lint checks: the loop to run while working.
 set -euo pipefail
+fast=false
+if [ "${1:-}" = "--fast" ]; then
+  fast=true
+  shift
+fi
 cd "$(dirname "$0")/.."
 . deploy/python.sh
 ensure_venv
@@ -23,7 +31,7 @@ ensure_redis 6379
 # The browser test (tests/web) drives Debian's chromium through chromium-driver. It skips itself
 # where they are missing, except in CI (CI=true), where it must run: install them there.
 case "${CI:-}" in "" | 0 | false) in_ci=false ;; *) in_ci=true ;; esac
-if [ "$in_ci" = true ] && { [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; } \
+if [ "$fast" = false ] && [ "$in_ci" = true ] && { [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; } \
   && command -v apt-get >/dev/null; then
   echo "==> installing chromium and chromium-driver (browser test)"
   apt-get update -qq
@@ -33,14 +41,19 @@ fi
 # The alert rules (tests/test_monitoring.py) are checked by promtool, from Debian's prometheus
 # package: skipped where it is missing, except in CI, where it is installed (its service is not
 # started: nothing here runs systemd).
-if [ "$in_ci" = true ] && ! command -v promtool >/dev/null && command -v apt-get >/dev/null; then
+if [ "$fast" = false ] && [ "$in_ci" = true ] && ! command -v promtool >/dev/null && command -v apt-get >/dev/null; then
   echo "==> installing prometheus (promtool, for the alert rules)"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
 fi
 
-echo "==> ruff"
-"$PY" -m ruff check .
+if [ "$fast" = true ]; then
+  set -- -m "not slow" "$@"
+else
+  echo "==> ruff check (complexity included) and ruff format --check"
+  "$PY" -m ruff check .
+  "$PY" -m ruff format --check .
+fi
 echo "==> pytest"
 set +e
 "$PY" -m pytest "$@"

@@ -1,9 +1,15 @@
-"""Fixtures shared by the whole suite: a clean Redis, and real worker processes."""
+"""Fixtures shared by the whole suite: a clean Redis, and real worker processes.
+
+Every test that starts a process (a worker, the scheduler, a redis-server, a browser, any child
+Python) does it through a fixture named in STARTS_PROCESSES, directly or through another fixture,
+and is marked `slow` by that alone: `make test-fast` (pytest -m "not slow") leaves it out.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,11 +22,22 @@ from django.conf import settings
 from django.db import connection
 from redis import Redis
 
+from bench.harness import RedisServer, start_redis_server
 from galactic.events import queue
 from galactic.models import Planet
 from galactic.services import NewPlayer
 
 REPO = Path(__file__).resolve().parent.parent
+
+# The fixtures that start processes (see the module's docstring).
+STARTS_PROCESSES = frozenset({"processes", "browser"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        # fixturenames is the closure: a fixture built on `processes` counts too
+        if STARTS_PROCESSES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture
@@ -56,9 +73,11 @@ class Processes:
     def __init__(self, log_dir: Path) -> None:
         self.log_dir = log_dir
         self.started: list[subprocess.Popen] = []
+        self.servers: list[subprocess.Popen] = []  # stopped after the processes that use them
 
     def start(self, *args: str, env: dict[str, str] | None = None, name: str = "proc") -> subprocess.Popen:
-        with open(self.log_dir / f"{name}-{len(self.started)}.log", "wb") as log:
+        path = self.log_dir / f"{name}-{len(self.started)}.log"
+        with open(path, "wb") as log:
             proc = subprocess.Popen(
                 [sys.executable, *args],
                 cwd=REPO,
@@ -66,8 +85,32 @@ class Processes:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
+        proc.log_path = path  # what it printed
         self.started.append(proc)
         return proc
+
+    def run(
+        self, *args: str, env: dict[str, str] | None = None, timeout: float = 60
+    ) -> subprocess.CompletedProcess:
+        """Run `python *args` to its end; its output is captured (text)."""
+        return subprocess.run(
+            [sys.executable, *args],
+            cwd=REPO,
+            env=env or process_env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    def redis_server(self, *args: str, config: Path | None = None) -> RedisServer:
+        """A redis-server of this test's own on a free loopback port (see bench.harness), answering
+        when this returns; stopped by its PID at the end of the test."""
+        if not shutil.which("redis-server"):
+            pytest.skip("redis-server is not installed")
+        # its log is not a *.log: logs() shows what the game's processes printed
+        server = start_redis_server(self.log_dir, *args, config=config, log=self.log_dir / "redis-server.txt")
+        self.servers.append(server.proc)
+        return server
 
     def worker(self, *extra: str, env: dict[str, str] | None = None) -> subprocess.Popen:
         return self.start("manage.py", "rqworker", queue.QUEUE_NAME, *extra, env=env, name="worker")
@@ -84,16 +127,22 @@ class Processes:
         )
 
     def stop_all(self) -> None:
-        for proc in self.started:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        for proc in self.started:
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        _stop(self.started)
+        _stop(self.servers)
+
+
+def _stop(procs: list[subprocess.Popen]) -> None:
+    """SIGTERM to each (so they shut down in parallel), SIGKILL to any still there after 10 s."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 @pytest.fixture

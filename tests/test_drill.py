@@ -6,21 +6,17 @@ Each run creates its own database and Redis (deploy/drill.py); the full drill st
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
+import os
 
 import pytest
 
-from tests.conftest import REPO
-
-pytestmark = pytest.mark.slow
+from tests.conftest import Processes
 
 
-def drill(*args: str) -> dict:
+def drill(processes: Processes, *args: str) -> dict:
     # four times the script's game speed at half its time scale: the same drill, shorter
     speed = ["--game-speed", "2000", "--time-scale", "0.5", "--dispatch-seconds", "6"]
-    command = [sys.executable, "deploy/drill.py", "--json", *speed, *args]
-    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=400)
+    result = processes.run("deploy/drill.py", "--json", *speed, *args, env=dict(os.environ), timeout=400)
     assert result.stdout.strip(), result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -34,15 +30,15 @@ def assert_nothing_lost_or_doubled(result: dict) -> None:
     assert result["dispatch_statuses"] == {"201": result["fleets"]}, result
 
 
-def test_reduced_drill_with_sigkill_flushall_and_redis_stop():
-    result = drill("--workers", "2", "--fleets", "300", "--faults", "redis-stop,sigkill,flushall")
+def test_reduced_drill_with_sigkill_flushall_and_redis_stop(processes):
+    result = drill(processes, "--workers", "2", "--fleets", "300", "--faults", "redis-stop,sigkill,flushall")
     assert_nothing_lost_or_doubled(result)
     assert all(seconds is not None and seconds < 30 for seconds in result["sigkill_recovery_s"]), result
 
 
 @pytest.mark.parametrize("fault", ["sigkill", "flushall", "redis-stop"])
-def test_each_fault_alone(fault):
-    result = drill("--workers", "2", "--fleets", "100", "--faults", fault)
+def test_each_fault_alone(processes, fault):
+    result = drill(processes, "--workers", "2", "--fleets", "100", "--faults", fault)
     assert_nothing_lost_or_doubled(result)
     if fault == "sigkill":
         assert len(result["sigkill_recovery_s"]) == 3 and max(result["sigkill_recovery_s"]) < 30, result

@@ -15,7 +15,7 @@ from galactic.events.reconcile import reconcile
 from galactic.models import Planet
 from tests.conftest import fleet_totals, wait_for
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 NO_PRODUCTION = {"metal_per_hour": 0, "crystal_per_hour": 0, "deuterium_per_hour": 0}
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import timedelta
 
 import pytest
@@ -17,7 +15,7 @@ from fleets.models import Fleet
 from fleets.services import fleet_dispatch
 from galactic.events import queue
 from galactic.models import Planet
-from tests.conftest import REPO, fleet_totals, process_env
+from tests.conftest import fleet_totals
 
 NO_PRODUCTION = {"metal_per_hour": 0, "crystal_per_hour": 0, "deuterium_per_hour": 0}
 
@@ -152,20 +150,18 @@ print(sum(fleet_arrival(int(i)) for i in sys.argv[1:]))
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_processes_running_the_same_arrivals_at_once_apply_each_once(make_player, redis_conn):
+def test_two_processes_running_the_same_arrivals_at_once_apply_each_once(make_player, redis_conn, processes):
     alice = make_player("alice", **NO_PRODUCTION)
     bob = make_player("bob", **NO_PRODUCTION)
     fleets = [dispatch_attack(alice, bob.home.pk, {"light_fighter": 2}) for _ in range(30)]
     before = fleet_totals()
     ids = [str(f.pk) for f in fleets]
-    env = process_env()
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", CALL_ARRIVALS, *order], cwd=REPO, env=env, stdout=subprocess.PIPE
-        )
-        for order in (ids, ids[::-1])
-    ]
-    applied = [int(p.communicate(timeout=120)[0]) for p in procs]
+    procs = [processes.start("-c", CALL_ARRIVALS, *order, name="arrivals") for order in (ids, ids[::-1])]
+    for proc in procs:
+        assert proc.wait(timeout=120) == 0, processes.logs()
+    # each prints how many arrivals it applied, last
+    applied = [int(log.read_text().split()[-1]) for log in sorted(processes.log_dir.glob("arrivals-*.log"))]
+    assert len(applied) == 2
     # A job may find its arrival already applied by a later one on the same planet (which applies
     # the earlier ones first): each arrival is applied once, one report each.
     assert 1 <= sum(applied) <= len(fleets)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
 import sys
 
 import pytest
@@ -14,7 +13,6 @@ from django.utils import timezone
 
 from combat.models import NpcBase
 from galactic.models import Planet
-from tests.conftest import REPO, process_env
 
 
 class Terminal(io.StringIO):
@@ -62,9 +60,8 @@ def test_seed_galaxy_counts_only_the_bases_it_creates():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_seed_galaxy_writes_nothing_but_the_json_into_a_log():
-    command = [sys.executable, "manage.py", "seed_galaxy", "--npcs", "3"]
-    result = subprocess.run(command, cwd=REPO, env=process_env(), capture_output=True, text=True, timeout=60)
+def test_seed_galaxy_writes_nothing_but_the_json_into_a_log(processes):
+    result = processes.run("manage.py", "seed_galaxy", "--npcs", "3")
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     assert len(json.loads(result.stdout)["npcs"]) == 3

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-
 import pytest
 from django.test import override_settings
 
@@ -25,43 +21,10 @@ def test_health_reports_ok_with_queue_figures(client, redis_conn):
     assert "redis://" not in response.content.decode()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def own_redis(tmp_path):
-    """A redis-server of this test's own on a free loopback port, stopped by its PID."""
-    if not shutil.which("redis-server"):
-        pytest.skip("redis-server is not installed")
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(tmp_path),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    yield proc, port
-    if proc.poll() is None:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-def test_health_answers_503_naming_redis_when_redis_is_stopped(client, own_redis, monkeypatch):
-    proc, port = own_redis
-    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{port}/0")
+def test_health_answers_503_naming_redis_when_redis_is_stopped(client, processes, monkeypatch):
+    server = processes.redis_server()
+    proc = server.proc
+    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{server.port}/0")
     with override_settings(RQ_QUEUES={"game_events": redis_config()}):
         wait_for(lambda: client.get("/health").status_code == 200, timeout=10)
         proc.terminate()

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
 from fleets.models import Fleet
 from fleets.services import fleet_dispatch
 from galactic.events import queue
 from galactic.events.reconcile import reconcile
-from tests.conftest import REPO, process_env, wait_for
+from tests.conftest import process_env, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -53,17 +50,11 @@ def test_reconcile_after_a_redis_wipe_restores_every_pending_event_once(make_pla
     assert reconcile().pending == 0
 
 
-def test_reconcile_command_prints_what_it_did(make_player, redis_conn):
+def test_reconcile_command_prints_what_it_did(make_player, redis_conn, processes):
     alice, bob = make_player("alice"), make_player("bob")
     dispatch_transports(alice, bob, 3)
     redis_conn.flushdb()
-    out = subprocess.run(
-        [sys.executable, "manage.py", "reconcile_events"],
-        cwd=REPO,
-        env=process_env(),
-        capture_output=True,
-        text=True,
-    )
+    out = processes.run("manage.py", "reconcile_events")
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "3 of 3 pending events enqueued"
 

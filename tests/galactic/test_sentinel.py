@@ -3,11 +3,7 @@ carry on, and nothing is lost. Real redis-server and redis-sentinel processes on
 
 from __future__ import annotations
 
-import shutil
 import signal
-import subprocess
-import time
-from pathlib import Path
 
 import pytest
 from django.test import override_settings
@@ -17,51 +13,27 @@ from fleets.models import Fleet
 from galactic.events import queue
 from galactic.settings import redis_config
 from tests.conftest import fleet_totals, process_env, wait_for
-from tests.galactic.test_health import free_port
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 MASTER = "gc"
 
 
-def start_redis(tmp: Path, *args: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        ["redis-server", *args, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(tmp)],
-        stdout=subprocess.DEVNULL,
-    )
-
-
 @pytest.fixture
-def sentinel_cluster(tmp_path):
+def sentinel_cluster(tmp_path, processes):
     """A primary, its replica and one sentinel (quorum 1), each stopped by its PID at the end."""
-    if not shutil.which("redis-server"):
-        pytest.skip("redis-server is not installed")
-    primary_port, replica_port, sentinel_port = free_port(), free_port(), free_port()
-    procs: dict[str, subprocess.Popen] = {}
-    try:
-        procs["primary"] = start_redis(tmp_path, "--port", str(primary_port))
-        wait_for(lambda: _ping(primary_port), timeout=10)
-        procs["replica"] = start_redis(
-            tmp_path, "--port", str(replica_port), "--replicaof", "127.0.0.1", str(primary_port)
-        )
-        wait_for(lambda: _ping(replica_port) and _replicating(replica_port), timeout=15)
-        conf = tmp_path / "sentinel.conf"
-        conf.write_text(
-            f"port {sentinel_port}\nbind 127.0.0.1\ndir {tmp_path}\n"
-            f"sentinel monitor {MASTER} 127.0.0.1 {primary_port} 1\n"
-            f"sentinel down-after-milliseconds {MASTER} 1000\n"
-            f"sentinel failover-timeout {MASTER} 5000\n"
-        )
-        procs["sentinel"] = subprocess.Popen(
-            ["redis-server", str(conf), "--sentinel"], stdout=subprocess.DEVNULL
-        )
-        wait_for(lambda: _ping(sentinel_port), timeout=10)
-        yield {"procs": procs, "primary": primary_port, "replica": replica_port, "sentinel": sentinel_port}
-    finally:  # also when setting up failed half-way: no server outlives the test
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-                proc.wait(timeout=10)
+    primary = processes.redis_server()
+    replica = processes.redis_server("--replicaof", "127.0.0.1", str(primary.port))
+    wait_for(lambda: _replicating(replica.port), timeout=15)
+    conf = tmp_path / "sentinel.conf"  # Sentinel rewrites it: a file of its own
+    conf.write_text(
+        f"sentinel monitor {MASTER} 127.0.0.1 {primary.port} 1\n"
+        f"sentinel down-after-milliseconds {MASTER} 1000\n"
+        f"sentinel failover-timeout {MASTER} 5000\n"
+    )
+    sentinel = processes.redis_server("--sentinel", config=conf)
+    wait_for(lambda: _ping(sentinel.port), timeout=10)
+    return {"primary": primary, "replica": replica.port, "sentinel": sentinel.port}
 
 
 def _ping(port: int) -> bool:
@@ -98,7 +70,10 @@ def test_failover_loses_nothing(
         processes.start("manage.py", "rqscheduler", env=env, name="scheduler")
         wait_for(lambda: queue.get_queue_stats().workers == 2, timeout=15)
 
+        sent = 0
+
         def dispatch(n: int) -> None:
+            nonlocal sent
             for _ in range(n):
                 body = {
                     "origin": alice.home.pk,
@@ -109,14 +84,20 @@ def test_failover_loses_nothing(
                 }
                 response = api_client(alice).post("/api/fleets", body)
                 assert response.status_code == 201, response.content  # the web carries on
-                time.sleep(0.1)
+                sent += 1
+
+        def dispatch_until_promoted() -> bool:
+            """One more fleet each look while Sentinel notices and promotes the replica."""
+            if _master_port(sentinel_cluster["sentinel"]) == sentinel_cluster["replica"]:
+                return True
+            if sent < 90:  # alice has 100 small cargos
+                dispatch(1)
+            return False
 
         dispatch(20)
-        sentinel_cluster["procs"]["primary"].send_signal(signal.SIGKILL)
-        dispatch(20)  # while Sentinel notices and promotes the replica
-        wait_for(
-            lambda: _master_port(sentinel_cluster["sentinel"]) == sentinel_cluster["replica"], timeout=30
-        )
+        sentinel_cluster["primary"].proc.send_signal(signal.SIGKILL)
+        wait_for(dispatch_until_promoted, timeout=30, interval=0.1)
+        assert sent > 20, "no dispatch while the primary was down"
         dispatch(10)
 
         try:
@@ -126,7 +107,7 @@ def test_failover_loses_nothing(
                 f"fleets still in flight: {list(Fleet.objects.values_list('status', flat=True))}\n"
                 + processes.logs(tail=6000)
             )
-        assert Fleet.objects.count() == 50
+        assert Fleet.objects.count() == sent
         assert all(f.report_id for f in Fleet.objects.all())
         assert fleet_totals() == before
         assert client.get("/health").status_code == 200

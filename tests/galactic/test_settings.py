@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 
-from tests.conftest import REPO
+from tests.conftest import Processes
 
 SHOW = (
     "from django.conf import settings; "
@@ -14,34 +13,34 @@ SHOW = (
 )
 
 
-def run_settings(**env: str) -> subprocess.CompletedProcess:
+def run_settings(processes: Processes, **env: str) -> subprocess.CompletedProcess:
     clean = {
         k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "REDIS_URL", "DATABASE_URL"}
     }
     clean.update(DJANGO_SETTINGS_MODULE="galactic.settings", **env)
     code = f"import django; django.setup(); {SHOW}"
-    return subprocess.run([sys.executable, "-c", code], cwd=REPO, env=clean, capture_output=True, text=True)
+    return processes.run("-c", code, env=clean)
 
 
-def test_production_mode_without_secret_key_fails_with_a_clear_message():
-    result = run_settings(DEBUG="false")
+def test_production_mode_without_secret_key_fails_with_a_clear_message(processes):
+    result = run_settings(processes, DEBUG="false")
     assert result.returncode != 0
     assert "SECRET_KEY is not set" in result.stderr
 
 
-def test_production_mode_with_secret_key_starts():
-    result = run_settings(DEBUG="false", SECRET_KEY="x" * 50)
+def test_production_mode_with_secret_key_starts(processes):
+    result = run_settings(processes, DEBUG="false", SECRET_KEY="x" * 50)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["localhost", "django.db.backends.sqlite3"]
 
 
-def test_older_redis_host_form_is_used_when_redis_url_is_unset():
-    result = run_settings(DEBUG="true", REDIS_HOST="127.0.0.2", REDIS_PORT="6380", REDIS_DB="3")
+def test_older_redis_host_form_is_used_when_redis_url_is_unset(processes):
+    result = run_settings(processes, DEBUG="true", REDIS_HOST="127.0.0.2", REDIS_PORT="6380", REDIS_DB="3")
     assert result.returncode == 0, result.stderr
     assert result.stdout.split()[0] == "127.0.0.2"
 
 
-def test_bad_redis_url_is_refused_clearly():
-    result = run_settings(DEBUG="true", REDIS_URL="http://localhost:6379")
+def test_bad_redis_url_is_refused_clearly(processes):
+    result = run_settings(processes, DEBUG="true", REDIS_URL="http://localhost:6379")
     assert result.returncode != 0
     assert "REDIS_URL must start with redis://" in result.stderr

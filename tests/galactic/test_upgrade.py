@@ -17,7 +17,7 @@ from galactic.events import queue
 from galactic.events.scheduler import GameScheduler
 from tests.conftest import Processes
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 OLD_RECONCILE = "galactic.jobs.reconcile_events"
 NEW_RECONCILE = "galactic.events.jobs.reconcile_events"

@@ -15,7 +15,7 @@ from rq.registry import FailedJobRegistry, FinishedJobRegistry
 from galactic.events import queue
 from tests.conftest import process_env, wait_for
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 SCHEDULED = "rq:scheduler:scheduled_jobs"
 FUNC = "probes.jobs.probe_update"
@@ -40,7 +40,13 @@ def run_ids(conn: Redis) -> list[str]:
 
 
 def scheduler(processes, env=None):
-    return processes.start("manage.py", "rqscheduler", env=env, name="scheduler")
+    # -v 2: rq-scheduler logs "Entering run loop" at each pass, which passes() counts
+    return processes.start("manage.py", "rqscheduler", "-v", "2", env=env, name="scheduler")
+
+
+def passes(proc) -> int:
+    """How many passes the scheduler started so far."""
+    return proc.log_path.read_text(errors="replace").count("Entering run loop")
 
 
 def stop(proc) -> None:
@@ -53,7 +59,7 @@ def test_restarting_the_scheduler_keeps_one_registration(redis_conn, processes):
     wait_for(lambda: registrations(redis_conn))
     stop(first)
     second = scheduler(processes)
-    time.sleep(3)  # several passes of the restarted scheduler
+    wait_for(lambda: passes(second) >= 3 or second.poll() is not None, timeout=15)
     assert second.poll() is None, processes.logs()
 
     assert registrations(redis_conn) == ["probe-update"]
@@ -64,7 +70,8 @@ def test_restarting_the_scheduler_keeps_one_registration(redis_conn, processes):
 def test_two_schedulers_at_once_keep_one_registration(redis_conn, processes):
     pair = [scheduler(processes) for _ in range(2)]
     wait_for(lambda: registrations(redis_conn))
-    time.sleep(3)
+    # several passes each (one may skip a pass while the other holds rq-scheduler's lock)
+    wait_for(lambda: all(passes(p) >= 3 or p.poll() is not None for p in pair), timeout=15)
     assert all(proc.poll() is None for proc in pair), processes.logs()
 
     assert registrations(redis_conn) == ["probe-update"]
@@ -82,13 +89,17 @@ def test_probe_update_runs_every_interval(redis_conn, processes):
     processes.worker("--with-scheduler", env=env)
     clock = scheduler(processes, env=env)
     wait_for(lambda: registrations(redis_conn))
-    time.sleep(20)
+    started = time.time()
+    wait_for(lambda: len(finished_runs(redis_conn)) >= 8, timeout=40)
     stop(clock)
+    stopped = time.time()
     # Let the worker finish what the scheduler handed it.
     wait_for(lambda: len(finished_runs(redis_conn)) == len(run_ids(redis_conn)), timeout=10)
 
     runs = finished_runs(redis_conn)
-    assert 9 <= len(runs) <= 11, (runs, processes.logs())
+    # one run per interval over the time the scheduler ran (the first at registration)
+    expected = (stopped - started) / 2
+    assert expected - 1.5 <= len(runs) <= expected + 1.5, (runs, processes.logs())
     dues = sorted(int(job_id.removeprefix(RUN_PREFIX)) for job_id in runs)
     assert {b - a for a, b in pairwise(dues)} == {2}, dues  # no drift, no duplicate
     assert not FailedJobRegistry(queue.QUEUE_NAME, connection=redis_conn).get_job_ids()

@@ -9,11 +9,10 @@ from __future__ import annotations
 import os
 import secrets
 import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import Processes
 
 # What an operator sets on a production box (see deploy/.env.example).
 PRODUCTION = {
@@ -40,7 +39,7 @@ SETTINGS_VARIABLES = {
 }
 
 
-def deploy_check(**changes: str | None) -> subprocess.CompletedProcess:
+def deploy_check(processes: Processes, **changes: str | None) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in SETTINGS_VARIABLES}
     env.update(PRODUCTION, DJANGO_SETTINGS_MODULE="galactic.settings")
     for name, value in changes.items():
@@ -48,18 +47,11 @@ def deploy_check(**changes: str | None) -> subprocess.CompletedProcess:
             env.pop(name, None)
         else:
             env[name] = value
-    return subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return processes.run("manage.py", "check", "--deploy", "--fail-level", "WARNING", env=env)
 
 
-def test_production_settings_pass_the_deploy_check_without_a_warning():
-    result = deploy_check()
+def test_production_settings_pass_the_deploy_check_without_a_warning(processes):
+    result = deploy_check(processes)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues (0 silenced)." in result.stdout
     assert "WARNING" not in result.stdout + result.stderr
@@ -76,9 +68,9 @@ def test_production_settings_pass_the_deploy_check_without_a_warning():
         ({"DEBUG": "true"}, "security.W018"),
     ],
 )
-def test_the_check_sees_a_weakened_setting(changes, check_id):
+def test_the_check_sees_a_weakened_setting(processes, changes, check_id):
     """The control: the same command fails when one setting is weakened, so its silence above means
     the settings are right, not that nothing was checked."""
-    result = deploy_check(**changes)
+    result = deploy_check(processes, **changes)
     assert result.returncode != 0
     assert check_id in result.stderr + result.stdout

@@ -5,10 +5,7 @@ or missing password is a 503 from /health naming Redis; the password never shows
 from __future__ import annotations
 
 import secrets
-import shutil
-import socket
 import subprocess
-from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -21,7 +18,7 @@ from galactic.settings import redis_config
 from tests import jobs
 from tests.conftest import process_env, wait_for
 
-pytestmark = [pytest.mark.django_db, pytest.mark.slow]
+pytestmark = pytest.mark.django_db
 
 
 @dataclass
@@ -31,41 +28,16 @@ class LockedRedis:
     proc: subprocess.Popen
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
-def locked_redis(tmp_path) -> Iterator[LockedRedis]:
+def locked_redis(tmp_path, processes) -> LockedRedis:
     """A redis-server of this test's own, on a free loopback port, with `requirepass`; stopped by
     its PID at the end."""
-    if not shutil.which("redis-server"):
-        pytest.skip("redis-server is not installed")
     # Characters that are special in a URL, so the URL form must be percent-encoded to work.
     password = secrets.token_urlsafe(24) + "@:/?#%"
-    port = free_port()
     config = tmp_path / "redis.conf"  # not on the command line, where `ps` would show the password
-    config.write_text(
-        f'port {port}\nbind 127.0.0.1\nrequirepass "{password}"\nsave ""\nappendonly no\ndir "{tmp_path}"\n'
-    )
-    proc = subprocess.Popen(["redis-server", str(config)], stdout=subprocess.DEVNULL)
-    try:
-        wait_for(lambda: _answers(port), timeout=10)
-        yield LockedRedis(port=port, password=password, proc=proc)
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(timeout=10)
-
-
-def _answers(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
+    config.write_text(f'requirepass "{password}"\n')
+    server = processes.redis_server(config=config)
+    return LockedRedis(port=server.port, password=password, proc=server.proc)
 
 
 def url_form(redis: LockedRedis, password: str | None = None) -> dict[str, str]:

@@ -36,7 +36,7 @@ from galactic.services import player_create
 from probes.models import ProbeMission
 from tests.conftest import REPO, process_env
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 # Same system (1:1:4 -> 1:1:2), battleships at 100 %: 3527 s at speed 1, about 6 s each way here.
 GAME_SPEED = 600
@@ -108,7 +108,7 @@ class Screenshots:
             self.driver.execute_script(
                 "arguments[0].scrollIntoView({block: 'start', behavior: 'instant'})", element
             )
-            time.sleep(0.2)  # let the sticky header and any smooth scroll settle
+            settle(self.driver)  # the sticky header and any smooth scroll
             assert element.screenshot(str(path))
         assert path.stat().st_size > 1000
         self.taken.append(path)
