@@ -13,7 +13,6 @@ apart from the game's events, as they run about a second after their nominal tim
 from __future__ import annotations
 
 import random
-import re
 import threading
 import time
 from collections import Counter
@@ -44,8 +43,10 @@ _seen: Counter[str] = Counter()
 
 
 def event_type(job_id: str) -> str:
-    """'fleet-arrival-12' -> 'fleet-arrival'; ids without a numeric tail are their own type."""
-    return re.sub(r"-\d+$", "", job_id)
+    """The fixed job id without the object's id: "fleet-arrival-12" -> "fleet-arrival"; an id
+    without a numeric tail is its own type (the metrics, the log lines and the stuck-events page)."""
+    head, _, tail = job_id.rpartition("-")
+    return head if head and tail.isdigit() else job_id
 
 
 def kind_of(event_type: str) -> str:

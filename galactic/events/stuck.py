@@ -25,6 +25,7 @@ from redis.exceptions import RedisError
 
 from galactic.errors import GameError
 from galactic.events import queue
+from galactic.events.metrics import event_type
 from galactic.events.queue import PendingEvent
 from galactic.events.reconcile import pending_events
 
@@ -46,12 +47,6 @@ _actions: dict[str, EventAction] = {}
 def register_action(event_type: str, label: str, func: Callable[..., str | None]) -> None:
     """Offer `label` on stuck events of this type ("fleet-arrival"); `func(*job_args)` carries it out."""
     _actions[event_type] = EventAction(label, func)
-
-
-def event_type(job_id: str) -> str:
-    """The fixed job id without the object's id: "fleet-arrival-12" -> "fleet-arrival"."""
-    head, _, tail = job_id.rpartition("-")
-    return head if head and tail.isdigit() else job_id
 
 
 @dataclass(frozen=True)

@@ -80,3 +80,16 @@ def test_a_busy_process_keeps_a_weighted_sample(redis_conn):
     assert {float(entry.split()[1]) for entry in kept} == {10.0}  # each stands for 10 events
     figures = metrics.recent(redis_conn, minutes=1).kinds["game"]
     assert figures.lateness_p99_ms == 9.0 and figures.events_per_minute == many
+
+
+@pytest.mark.parametrize(
+    ("job_id", "kind"),
+    [
+        ("fleet-arrival-12", "fleet-arrival"),
+        ("probe-update-1700000000", "probe-update"),  # a periodic run: the id and its due epoch
+        ("reconcile-events", "reconcile-events"),  # no numeric tail: its own type
+        ("-12", "-12"),  # never an empty type
+    ],
+)
+def test_event_type_is_the_job_id_without_the_objects_id(job_id, kind):
+    assert metrics.event_type(job_id) == kind
