@@ -57,3 +57,8 @@ def batch_sizes() -> list[int]:
 
 
 queue.batchable(tally, id_prefix=TALLY_PREFIX, run_many=tally_many)
+
+
+def on_success(job, connection, result, *args, **kwargs) -> None:
+    """A success callback (RQ calls it with the job, the connection and the result)."""
+    connection.rpush(f"test:callbacks:{job.id}", repr(result))

@@ -34,11 +34,10 @@ from redis import Redis
 from redis.commands.core import Script
 from redis.exceptions import RedisError
 from rq import Queue, Retry
-from rq.job import Job, JobStatus
+from rq.job import Job
 from rq.utils import now, utcformat
-from rq.worker_registration import WORKERS_BY_QUEUE_KEY
 
-from galactic.events import metrics
+from galactic.events import metrics, rq_compat
 
 logger = logging.getLogger(__name__)
 
@@ -60,24 +59,28 @@ LIVENESS_TTL = 6  # seconds; the worker refreshes its key every LIVENESS_TTL / 3
 INTERMEDIATE_GRACE = 10  # seconds a dequeued job may sit before a worker starts it
 
 
+# The scripts below write RQ's layout: every RQ key name and status reaches them from
+# galactic.events.rq_compat, as KEYS or ARGV.
+
 # KEYS: job hash, queue list, scheduled registry, failed registry, finished registry, set of queues,
 # the promoters' wake-up channel (a channel, not a key; passed here so the script names no constant).
-# ARGV: job id, due timestamp (float seconds), now, queue key, then HSET pairs. Returns 1 when it
-# created the job, 0 when a live job with that id already existed.
+# ARGV: job id, due timestamp (float seconds), now, queue key, the live statuses
+# (",queued,scheduled,...,"), the queued status, the scheduled status, then HSET pairs. Returns 1
+# when it created the job, 0 when a live job with that id already existed.
 _PUT_SCRIPT = """
 local status = redis.call('HGET', KEYS[1], 'status')
-if status == 'queued' or status == 'scheduled' or status == 'started' or status == 'deferred' then
+if status and string.find(ARGV[5], ',' .. status .. ',', 1, true) then
     return 0
 end
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[4], ARGV[1])
 redis.call('ZREM', KEYS[5], ARGV[1])
-redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+redis.call('HSET', KEYS[1], unpack(ARGV, 8))
 if tonumber(ARGV[2]) <= tonumber(ARGV[3]) then
-    redis.call('HSET', KEYS[1], 'status', 'queued')
+    redis.call('HSET', KEYS[1], 'status', ARGV[6])
     redis.call('RPUSH', KEYS[2], ARGV[1])
 else
-    redis.call('HSET', KEYS[1], 'status', 'scheduled')
+    redis.call('HSET', KEYS[1], 'status', ARGV[7])
     local first = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
     redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
     if first[2] == nil or tonumber(ARGV[2]) < tonumber(first[2]) then
@@ -91,7 +94,7 @@ return 1
 
 # Moves due jobs from the scheduled registry to the queue, atomically, so any number of workers
 # may run it at once and each job is promoted once. KEYS: scheduled registry, queue list.
-# ARGV: now (float seconds), batch size, job key prefix, enqueued_at text.
+# ARGV: now (float seconds), batch size, job key prefix, enqueued_at text, the queued status.
 # Returns {promoted, score of the next scheduled job or false}.
 _PROMOTE_SCRIPT = """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
@@ -99,7 +102,7 @@ for _, id in ipairs(due) do
     redis.call('ZREM', KEYS[1], id)
     local job = ARGV[3] .. id
     if redis.call('EXISTS', job) == 1 then
-        redis.call('HSET', job, 'status', 'queued', 'enqueued_at', ARGV[4])
+        redis.call('HSET', job, 'status', ARGV[5], 'enqueued_at', ARGV[4])
         redis.call('RPUSH', KEYS[2], id)
     end
 end
@@ -120,11 +123,13 @@ return {#due, first[2] or false}
 # recover_abandoned. Ids whose job hash is gone are dropped, as RQ's dequeue drops them.
 # KEYS: queue list, started registry. ARGV: prefix, worker name, now (epoch seconds), now (RQ's
 # text form), heartbeat ttl, job key prefix, window, most jobs to take, a fresh random execution id
-# prefix (the n-th job taken gets it with n appended). Returns {job id, execution id, the job hash
-# as HGETALL gives it} per job taken.
+# prefix (the n-th job taken gets it with n appended), execution key prefix, execution registry
+# key prefix, the seconds an execution registry entry outlives the ttl, the started status, the
+# suffix of a job's dependents key. Returns {job id, execution id, the job hash as HGETALL gives
+# it, 1 if the job has dependents} per job taken.
 _CLAIM_SCRIPT = """
 local prefix, worker, now, now_text = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
-local ttl, limit = tonumber(ARGV[5]), tonumber(ARGV[8])
+local ttl, limit, grace = tonumber(ARGV[5]), tonumber(ARGV[8]), tonumber(ARGV[12])
 local head = redis.call('LPOP', KEYS[1], tonumber(ARGV[7]))
 if not head then return {} end
 local taken, others = {}, {}
@@ -135,16 +140,18 @@ for _, id in ipairs(head) do
     elseif redis.call('EXISTS', job) == 1 then
         local execution_id = ARGV[9] .. (#taken + 1)
         local member = id .. ':' .. execution_id
-        local execution = 'rq:execution:' .. member
+        local execution = ARGV[10] .. member
+        local executions = ARGV[11] .. id
         redis.call('HSET', execution, 'id', execution_id, 'created_at', now, 'last_heartbeat', now,
             'worker_name', worker)
         redis.call('EXPIRE', execution, ttl)
-        redis.call('ZADD', 'rq:executions:' .. id, now + ttl + 60, execution_id)
-        redis.call('EXPIRE', 'rq:executions:' .. id, ttl + 60)
+        redis.call('ZADD', executions, now + ttl + grace, execution_id)
+        redis.call('EXPIRE', executions, ttl + grace)
         redis.call('ZADD', KEYS[2], now + ttl, member)
-        redis.call('HSET', job, 'status', 'started', 'started_at', now_text, 'last_heartbeat', now_text,
+        redis.call('HSET', job, 'status', ARGV[13], 'started_at', now_text, 'last_heartbeat', now_text,
             'worker_name', worker)
-        taken[#taken + 1] = {id, execution_id, redis.call('HGETALL', job)}
+        local dependents = redis.call('EXISTS', job .. ARGV[14])
+        taken[#taken + 1] = {id, execution_id, redis.call('HGETALL', job), dependents}
     end
 end
 for i = #others, 1, -1 do
@@ -174,11 +181,13 @@ def batchable(func: Callable, *, id_prefix: str, run_many: Callable[[list], list
 
 @dataclass(frozen=True)
 class Claimed:
-    """A job claim_more() took and started: its id, execution id and job hash (HGETALL form)."""
+    """A job claim_more() took and started: its id, execution id, job hash (HGETALL form), and
+    whether other jobs depend on it."""
 
     job_id: str
     execution_id: str
     data: dict[bytes, bytes]
+    has_dependents: bool
 
 
 def claim_more(queue: Queue, id_prefix: str, limit: int, *, worker_name: str, ttl: int) -> list[Claimed]:
@@ -194,25 +203,39 @@ def claim_more(queue: Queue, id_prefix: str, limit: int, *, worker_name: str, tt
         started.timestamp(),
         utcformat(started),
         ttl,
-        Job.redis_job_namespace_prefix,
+        rq_compat.JOB_PREFIX,
         CLAIM_WINDOW * limit,
         limit,
         uuid4().hex,  # one per call, not per job: this runs before every batchable job
+        rq_compat.EXECUTION_PREFIX,
+        rq_compat.EXECUTIONS_PREFIX,
+        rq_compat.EXECUTION_REGISTRY_GRACE,
+        rq_compat.STARTED,
+        rq_compat.DEPENDENTS_SUFFIX,
     ]
     keys = [queue.key, queue.started_job_registry.key]
     taken = _script(queue.connection, _CLAIM_SCRIPT)(keys=keys, args=args)
     return [
-        Claimed(job_id.decode(), execution_id.decode(), dict(zip(data[::2], data[1::2], strict=True)))
-        for job_id, execution_id, data in taken
+        Claimed(
+            job_id.decode(),
+            execution_id.decode(),
+            dict(zip(data[::2], data[1::2], strict=True)),
+            has_dependents=bool(dependents),
+        )
+        for job_id, execution_id, data, dependents in taken
     ]
 
 
+LIVENESS_PREFIX = "gc:alive:"
+
+
 def liveness_key(worker_name: str) -> str:
-    return f"gc:alive:{worker_name}"  # the Lua below builds the same name
+    return LIVENESS_PREFIX + worker_name  # the Lua below builds the same name
 
 
 # KEYS: started registry, job hash, queue list, execution hash. ARGV: registry member
-# ("<job id>:<execution id>"), job id. The worker's name is read here, not before: RQ registers
+# ("<job id>:<execution id>"), job id, RQ's worker key prefix, our liveness key prefix, the
+# started status, the queued status. The worker's name is read here, not before: RQ registers
 # the execution (with the worker's name) one round trip before it writes it to the job hash, and a
 # name read in that gap would look like nobody's. The worker's keys are derived from its name
 # (fine on a standalone Redis or Sentinel; not Redis Cluster, which RQ does not support either).
@@ -221,27 +244,27 @@ if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
 local worker = redis.call('HGET', KEYS[4], 'worker_name')
 if not worker or worker == '' then worker = redis.call('HGET', KEYS[2], 'worker_name') end
 if not worker or worker == '' then return 0 end
-local record = 'rq:worker:' .. worker
+local record = ARGV[3] .. worker
 local alive
 if redis.call('HGET', record, 'liveness') then
-    alive = redis.call('EXISTS', 'gc:alive:' .. worker) == 1
+    alive = redis.call('EXISTS', ARGV[4] .. worker) == 1
 else
     alive = redis.call('EXISTS', record) == 1
 end
 if alive then return 0 end
 redis.call('ZREM', KEYS[1], ARGV[1])
 local status = redis.call('HGET', KEYS[2], 'status')
-if status ~= 'started' and status ~= 'queued' then return 0 end
-redis.call('HSET', KEYS[2], 'status', 'queued')
+if status ~= ARGV[5] and status ~= ARGV[6] then return 0 end
+redis.call('HSET', KEYS[2], 'status', ARGV[6])
 redis.call('HDEL', KEYS[2], 'worker_name')
 redis.call('RPUSH', KEYS[3], ARGV[2])
 return 1
 """
 
-# KEYS: intermediate list, job hash, queue list. ARGV: job id.
+# KEYS: intermediate list, job hash, queue list. ARGV: job id, the queued status.
 _REQUEUE_STRANDED_SCRIPT = """
 if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 0 end
-if redis.call('HGET', KEYS[2], 'status') ~= 'queued' then return 0 end
+if redis.call('HGET', KEYS[2], 'status') ~= ARGV[2] then return 0 end
 redis.call('RPUSH', KEYS[3], ARGV[1])
 return 1
 """
@@ -309,6 +332,7 @@ def put_many(events: Sequence[PendingEvent]) -> list[bool]:
         WAKE_CHANNEL,
     ]
     retry = Retry(max=len(settings.GAME_EVENT_RETRY_DELAYS), interval=settings.GAME_EVENT_RETRY_DELAYS)
+    statuses = [rq_compat.live_statuses_arg(), rq_compat.QUEUED, rq_compat.SCHEDULED]
     pipe = queue.connection.pipeline(transaction=False)
     for event in events:
         job = queue.create_job(
@@ -330,7 +354,7 @@ def put_many(events: Sequence[PendingEvent]) -> list[bool]:
         now = datetime.now(UTC).timestamp()
         write(
             keys=[job.key, *shared_keys],
-            args=[job.id, event.at.timestamp(), now, queue.key, *fields],
+            args=[job.id, event.at.timestamp(), now, queue.key, *statuses, *fields],
             client=pipe,
         )
     return [bool(created) for created in pipe.execute()]
@@ -356,7 +380,7 @@ def promote_due(connection: Redis | None = None) -> tuple[int, float | None]:
     connection = connection or queue.connection
     keys = [queue.scheduled_job_registry.key, queue.key]
     now = datetime.now(UTC)
-    args = [now.timestamp(), PROMOTE_BATCH, Job.redis_job_namespace_prefix, utcformat(now)]
+    args = [now.timestamp(), PROMOTE_BATCH, rq_compat.JOB_PREFIX, utcformat(now), rq_compat.QUEUED]
     answer = _script(connection, _PROMOTE_SCRIPT)(keys=keys, args=args)
     # Lua's false becomes a nil: None, or no second element at all, when nothing is scheduled
     next_due = answer[1] if len(answer) > 1 else None
@@ -482,11 +506,14 @@ def recover_abandoned() -> int:
     queue = get_queue()
     connection = queue.connection
     recovered = 0
+    statuses = [rq_compat.STARTED, rq_compat.QUEUED]
     for member in connection.zrange(queue.started_job_registry.key, 0, -1):
         member = member.decode()
-        job_id = member.split(":", 1)[0]
-        keys = [queue.started_job_registry.key, Job.key_for(job_id), queue.key, f"rq:execution:{member}"]
-        if _script(connection, _REQUEUE_ABANDONED_SCRIPT)(keys=keys, args=[member, job_id]):
+        job_id = rq_compat.job_id_of(member)
+        execution = rq_compat.execution_key(member)
+        keys = [queue.started_job_registry.key, Job.key_for(job_id), queue.key, execution]
+        args = [member, job_id, rq_compat.WORKER_PREFIX, LIVENESS_PREFIX, *statuses]
+        if _script(connection, _REQUEUE_ABANDONED_SCRIPT)(keys=keys, args=args):
             logger.warning("requeued %s: its worker died mid-job", job_id)
             recovered += 1
     recovered += _recover_stranded(queue)
@@ -495,7 +522,7 @@ def recover_abandoned() -> int:
 
 def _recover_stranded(queue: Queue) -> int:
     connection = queue.connection
-    intermediate = f"{queue.key}:intermediate"
+    intermediate = queue.intermediate_queue_key
     recovered = 0
     for job_id in connection.lrange(intermediate, 0, -1):
         job_id = job_id.decode()
@@ -505,7 +532,7 @@ def _recover_stranded(queue: Queue) -> int:
         if connection.ttl(f"gc:stranded:{job_id}") > INTERMEDIATE_GRACE * 2:
             continue
         keys = [intermediate, Job.key_for(job_id), queue.key]
-        if _script(connection, _REQUEUE_STRANDED_SCRIPT)(keys=keys, args=[job_id]):
+        if _script(connection, _REQUEUE_STRANDED_SCRIPT)(keys=keys, args=[job_id, rq_compat.QUEUED]):
             logger.warning("requeued %s: dequeued by a worker that died before starting it", job_id)
             recovered += 1
     return recovered
@@ -518,7 +545,7 @@ def job_status(job_id: str) -> str | None:
 
 
 def is_live(status: str | None) -> bool:
-    return status in (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.STARTED, JobStatus.DEFERRED)
+    return rq_compat.is_live(status)
 
 
 @dataclass(frozen=True)
@@ -564,13 +591,11 @@ def live_workers(queue: Queue) -> int:
     """Workers on the queue that are alive now. RQ's own count keeps a SIGKILLed worker for its
     whole TTL (minutes); a GameWorker is alive while its liveness key is."""
     connection = queue.connection
-    names = [
-        name.decode().rsplit(":", 1)[-1] for name in connection.smembers(WORKERS_BY_QUEUE_KEY % queue.name)
-    ]
+    keys = [key.decode() for key in connection.smembers(rq_compat.workers_of_queue_key(queue.name))]
     pipe = connection.pipeline(transaction=False)
-    for name in names:
-        pipe.hget(f"rq:worker:{name}", "liveness")
-        pipe.exists(liveness_key(name), f"rq:worker:{name}")
+    for key in keys:
+        pipe.hget(key, "liveness")
+        pipe.exists(liveness_key(rq_compat.worker_name_of(key)), key)
     answers = pipe.execute()
     alive = 0
     for keeps_liveness, existing in zip(answers[::2], answers[1::2], strict=True):

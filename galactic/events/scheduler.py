@@ -26,7 +26,7 @@ from django_rq.queues import DjangoScheduler
 from redis.exceptions import RedisError
 from rq.job import Job
 
-from galactic.events import queue
+from galactic.events import queue, rq_compat
 
 logger = logging.getLogger(__name__)
 
@@ -56,13 +56,13 @@ class GameScheduler(DjangoScheduler):
                 self._refresh(periodic)
                 continue
             logger.info("registering periodic job %s every %d s", periodic.job_id, periodic.interval)
-            job = self._create_job(
+            job = rq_compat.scheduler_job(
+                self,
                 periodic.func,
                 id=periodic.job_id,
                 description=f"{periodic.func} every {periodic.interval} s",
                 queue_name=queue.QUEUE_NAME,
                 result_ttl=-1,
-                commit=False,
             )
             job.meta["interval"] = periodic.interval
             job.save()

@@ -43,13 +43,13 @@ from django.db import close_old_connections
 from redis.exceptions import RedisError
 from rq import worker_registration
 from rq.executions import Execution
-from rq.job import Job, JobStatus
+from rq.job import Job
 from rq.queue import Queue
 from rq.timeouts import JobTimeoutException
 from rq.utils import now
 from rq.worker import SimpleWorker, WorkerStatus
 
-from galactic.events import metrics, queue
+from galactic.events import metrics, queue, rq_compat
 
 logger = logging.getLogger(__name__)
 events_log = logging.getLogger("galactic.events")
@@ -205,10 +205,11 @@ class GameWorker(SimpleWorker):
     # --- batches ------------------------------------------------------------------------------------
 
     def _batch_of(self, job: Job) -> queue.Batch | None:
-        """The batch declaration of the job's function, if this job may be batched."""
+        """The batch declaration of the job's function, if this job may be batched (its dependents,
+        which take a round trip to see, are checked once the batch is taken: _execute_batch)."""
         if settings.GAME_EVENT_BATCH_SIZE < 2 or len(self.queues) != 1:
             return None
-        if len(job.args) != 1 or job.kwargs:
+        if len(job.args) != 1 or job.kwargs or not rq_compat.may_batch(job, has_dependents=False):
             return None
         try:
             batch = getattr(job.func, "batch", None)
@@ -227,17 +228,10 @@ class GameWorker(SimpleWorker):
             return
         close_old_connections()  # drops a connection that broke or aged in the previous job
         started = time.time()
-        executions = [self._start(first, ttl, rq_queue)]
-        jobs, strays = [first], []
-        for taken in claimed:
-            job = self.job_class(taken.job_id, connection=self.connection, serializer=self.serializer)
-            job.restore(taken.data)
-            execution = Execution(taken.execution_id, job.id, self.connection, worker_name=self.name)
-            if job.func_name == first.func_name and len(job.args) == 1 and not job.kwargs:
-                jobs.append(job)
-                executions.append(execution)
-            else:  # the kind's id prefix, another function: on its own, below
-                strays.append((job, execution))
+        jobs, executions, strays = self._split(first, self._start(first, ttl, rq_queue), claimed)
+        if not jobs:
+            self._run_alone(strays, rq_queue)
+            return
         try:
             timeout = max(job.timeout or rq_queue.DEFAULT_TIMEOUT for job in jobs)
             with self.death_penalty_class(timeout, JobTimeoutException, job_id=first.id):
@@ -252,14 +246,43 @@ class GameWorker(SimpleWorker):
             self._finish_batch(jobs, executions, results, duration=duration)
             for job in jobs:
                 _record(job, ok=True, lateness=_lateness(job, started), duration=duration, batch=len(jobs))
-        for job, execution in strays:  # RQ's own path, each on its own (retries, failed registry),
-            self.execution = execution  # which cleans up the execution it is given
+        self._run_alone(strays, rq_queue)
+
+    def _split(
+        self, first: Job, started: tuple[Execution, bool], claimed: list[queue.Claimed]
+    ) -> tuple[list[Job], list[Execution], list[tuple[Job, Execution]]]:
+        """The jobs of the batch (with their executions), and the strays to run alone: another
+        function under the kind's id prefix, or what a batch does not do (rq_compat.may_batch)."""
+        jobs, executions, strays = [], [], []
+        for job, execution, has_dependents in [(first, *started), *map(self._restore, claimed)]:
+            same_kind = job.func_name == first.func_name and len(job.args) == 1 and not job.kwargs
+            if same_kind and rq_compat.may_batch(job, has_dependents=has_dependents):
+                jobs.append(job)
+                executions.append(execution)
+            else:
+                strays.append((job, execution))
+        return jobs, executions, strays
+
+    def _run_alone(self, strays: list[tuple[Job, Execution]], rq_queue: Queue) -> None:
+        """RQ's own path for each of these started jobs, on its own (retries, failed registry,
+        callbacks, dependents), which cleans up the execution it is given."""
+        for job, execution in strays:
+            self.execution = execution
             self.perform_job(job, rq_queue)
         self.set_state(WorkerStatus.IDLE)
 
-    def _start(self, job: Job, ttl: int, rq_queue: Queue) -> Execution:
+    def _restore(self, taken: queue.Claimed) -> tuple[Job, Execution, bool]:
+        """A job claim_more() took: the Job (from the hash it returned), its Execution, and whether
+        other jobs depend on it."""
+        job = self.job_class(taken.job_id, connection=self.connection, serializer=self.serializer)
+        job.restore(taken.data)
+        execution = Execution(taken.execution_id, job.id, self.connection, worker_name=self.name)
+        return job, execution, taken.has_dependents
+
+    def _start(self, job: Job, ttl: int, rq_queue: Queue) -> tuple[Execution, bool]:
         """What RQ does before it runs the job it dequeued (SimpleWorker.execute_job's
-        prepare_execution and perform_job's prepare_job_execution), in one round trip."""
+        prepare_execution and perform_job's prepare_job_execution), in one round trip; and whether
+        other jobs depend on it (asked in the same round trip)."""
         with self.connection.pipeline() as pipe:
             self.set_current_job_id(job.id, pipeline=pipe)
             self.heartbeat(ttl, pipeline=pipe)
@@ -267,8 +290,9 @@ class GameWorker(SimpleWorker):
             execution = Execution.create(job, ttl, pipeline=pipe, worker_name=self.name)
             job.prepare_for_execution(self.name, pipeline=pipe)
             pipe.lrem(rq_queue.intermediate_queue_key, 1, job.id)
-            pipe.execute()
-        return execution
+            pipe.exists(job.dependents_key)
+            has_dependents = pipe.execute()[-1]
+        return execution, bool(has_dependents)
 
     def _finish_batch(
         self, jobs: list[Job], executions: list[Execution], results: list, *, duration: float
@@ -278,25 +302,16 @@ class GameWorker(SimpleWorker):
         ended_at = now()
         with self.connection.pipeline() as pipe:
             for job, execution, result in zip(jobs, executions, results, strict=True):
-                job.ended_at = ended_at
-                job._status = JobStatus.FINISHED
-                job._result = result
-                result_ttl = job.get_result_ttl(self.default_result_ttl)
-                if result_ttl != 0:
-                    job._handle_success(
-                        result_ttl,
-                        pipeline=pipe,
-                        worker_name=self.name,
-                        execution_id=execution.id,
-                        execution_started_at=execution.created_at,
-                        execution_ended_at=ended_at,
-                    )
-                    job.cleanup(result_ttl, pipeline=pipe, remove_from_queue=False)
-                execution.delete(job=job, pipeline=pipe)
-                if result_ttl == 0:
-                    pipe.delete(job.key, job.dependents_key, job.dependencies_key, job.execution_registry.key)
-            pipe.hincrby(self.key, "successful_job_count", len(jobs))
-            pipe.hincrbyfloat(self.key, "total_working_time", duration * len(jobs))
+                rq_compat.finish_job(
+                    job,
+                    result,
+                    result_ttl=job.get_result_ttl(self.default_result_ttl),
+                    pipeline=pipe,
+                    worker_name=self.name,
+                    execution=execution,
+                    ended_at=ended_at,
+                )
+            rq_compat.count_successes(self, [duration] * len(jobs), pipe)
             self.set_current_job_id(None, pipeline=pipe)
             self.set_state(WorkerStatus.IDLE, pipeline=pipe)
             pipe.execute()

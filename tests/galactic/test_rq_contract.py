@@ -31,7 +31,7 @@ from rq.registry import FinishedJobRegistry, ScheduledJobRegistry, StartedJobReg
 from rq.scheduler import RQScheduler
 from rq.worker import SimpleWorker
 
-from galactic.events import metrics, queue
+from galactic.events import metrics, queue, rq_compat
 from galactic.events.worker import GameWorker
 
 pytestmark = pytest.mark.django_db  # the batch path and django-rq's pages use the database
@@ -353,3 +353,40 @@ def test_django_rqs_pages_read_what_our_scripts_wrote(game_queue, redis_conn, cl
     assert "job-later" in page("scheduled_jobs")
     assert '<span class="rq-pill rq-state-started">started</span>' in page("job_detail", "tally-a")
     assert WORKER in page("workers")
+
+
+def test_a_batch_leaves_jobs_with_dependents_or_callbacks_to_rqs_own_path(game_queue, redis_conn):
+    at = datetime.now(UTC) - timedelta(seconds=1)
+    queue.put_many([queue.PendingEvent("tests.jobs.tally", f"tally-{n}", at, (n,)) for n in "abc"])
+    game_queue.enqueue("tests.jobs.record", "after-b", job_id="after-b", depends_on="tally-b")
+    redis_conn.hset(Job.key_for("tally-c"), "success_callback_name", "tests.jobs.on_success")
+    worker = GameWorker([game_queue], connection=redis_conn, name=WORKER)
+    worker.register_birth()
+    first, _ = Queue.dequeue_any([game_queue], None, connection=redis_conn)
+    worker.execute_job(first, game_queue)
+
+    # a alone in the batch; b and c each through RQ's code, which enqueues b's dependent and
+    # calls c's callback (the batch does neither)
+    assert [int(n) for n in redis_conn.lrange("test:batch-sizes", 0, -1)] == [1, 1, 1]
+    assert Job.fetch("after-b", connection=redis_conn).get_status() == "queued"
+    assert redis_conn.lrange("test:callbacks:tally-c", 0, -1) == [b"'c'"]
+    assert StartedJobRegistry(queue=game_queue).get_job_ids() == []
+
+
+@pytest.mark.parametrize(
+    ("change", "batched"),
+    [
+        ({}, True),
+        ({"success_callback_name": "tests.jobs.on_success"}, False),
+        ({"failure_callback_name": "tests.jobs.on_success"}, False),
+        ({"stopped_callback_name": "tests.jobs.on_success"}, False),
+        ({"repeats_left": "1", "repeat_intervals": "[0]"}, False),
+    ],
+)
+def test_what_a_batch_refuses(game_queue, redis_conn, change, batched):
+    queue.put("tests.jobs.tally", job_id="tally-a", at=datetime.now(UTC), args=("a",))
+    if change:
+        redis_conn.hset(Job.key_for("tally-a"), mapping=change)
+    job = Job.fetch("tally-a", connection=redis_conn)
+    assert rq_compat.may_batch(job, has_dependents=False) is batched
+    assert rq_compat.may_batch(job, has_dependents=True) is False

@@ -1,0 +1,165 @@
+"""Every place where the game's queue relies on RQ's or rq-scheduler's internals, in one module.
+
+The queue writes RQ's Redis layout itself, from Lua scripts (galactic.events.queue), so that a put,
+a promotion, a claim or a requeue is one round trip, and the worker ends a batch in one pipeline
+(galactic.events.worker). Both must write exactly what RQ's own code writes, or RQ's readers (its
+workers, registries, the django-rq dashboard) go wrong. So:
+
+- every key name and status the scripts use comes from here, derived from RQ's own classes, and
+  reaches the Lua as KEYS or ARGV: no script spells an RQ key or status;
+- every call of a private RQ method, and every hand-made copy of one, is a function here;
+- tests/galactic/test_rq_contract.py builds each state through RQ's code and through ours and
+  compares them; its first test fails when the installed rq, rq-scheduler or django-rq is not
+  the version this module was checked against (rq 2.12.0, rq-scheduler 0.14.0, django-rq 4.2.0).
+
+Upgrading RQ: read the changes of Job (fields, _handle_success, delete), Execution and
+ExecutionRegistry, StartedJobRegistry (its "<job id>:<execution id>" members), Worker (its key,
+counters and registration) and rq-scheduler's Scheduler._create_job; adjust this module; run the
+contract tests; then update their WRITTEN_FOR.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from redis.client import Pipeline
+from rq.executions import Execution, ExecutionRegistry
+from rq.job import Job, JobStatus
+from rq.utils import parse_composite_key
+from rq.worker import Worker
+from rq.worker_registration import WORKERS_BY_QUEUE_KEY
+from rq_scheduler import Scheduler
+
+# --- the key layout -----------------------------------------------------------------------------------
+
+JOB_PREFIX: str = Job.redis_job_namespace_prefix  # "rq:job:" + job id
+WORKER_PREFIX: str = Worker.redis_worker_namespace_prefix  # "rq:worker:" + worker name
+EXECUTIONS_PREFIX: str = ExecutionRegistry.key_template.format("")  # "rq:executions:" + job id
+DEPENDENTS_SUFFIX: str = Job.dependents_key_for("x").removeprefix(Job.key_for("x"))  # ":dependents"
+
+
+def _execution_prefix() -> str:
+    """The part of an execution's key before "<job id>:<execution id>" ("rq:execution:")."""
+    sample = Execution(id="execution", job_id="job", connection=None)
+    if sample.composite_key != "job:execution" or not sample.key.endswith(sample.composite_key):
+        raise RuntimeError("RQ names executions differently: re-check galactic/events/rq_compat.py")
+    return sample.key.removesuffix(sample.composite_key)
+
+
+EXECUTION_PREFIX: str = _execution_prefix()
+
+# ExecutionRegistry.add: an execution's entry outlives its heartbeat TTL by this many seconds
+EXECUTION_REGISTRY_GRACE = 60
+
+
+def execution_key(registry_member: str) -> str:
+    """The execution hash of a started registry member "<job id>:<execution id>"."""
+    return EXECUTION_PREFIX + registry_member
+
+
+def job_id_of(registry_member: str) -> str:
+    """The job id of a started registry member "<job id>:<execution id>"."""
+    return parse_composite_key(registry_member)[0]
+
+
+def workers_of_queue_key(queue_name: str) -> str:
+    """The set of the worker keys ("rq:worker:<name>") registered on a queue."""
+    return WORKERS_BY_QUEUE_KEY % queue_name
+
+
+def worker_key(name: str) -> str:
+    return WORKER_PREFIX + name
+
+
+def worker_name_of(key: str) -> str:
+    return key.removeprefix(WORKER_PREFIX)
+
+
+# --- statuses -------------------------------------------------------------------------------------------
+
+# A job in one of these is waiting or running: a put() with its id leaves it alone.
+LIVE_STATUSES: tuple[str, ...] = (
+    JobStatus.QUEUED,
+    JobStatus.SCHEDULED,
+    JobStatus.STARTED,
+    JobStatus.DEFERRED,
+)
+QUEUED: str = JobStatus.QUEUED.value
+SCHEDULED: str = JobStatus.SCHEDULED.value
+STARTED: str = JobStatus.STARTED.value
+
+
+def is_live(status: str | None) -> bool:
+    return status in LIVE_STATUSES
+
+
+def live_statuses_arg() -> str:
+    """LIVE_STATUSES as one Lua argument: ",queued,scheduled,...," (the script looks for ",<status>,")."""
+    return "," + ",".join(str(status.value) for status in LIVE_STATUSES) + ","
+
+
+# --- batches --------------------------------------------------------------------------------------------
+
+
+def may_batch(job: Job, *, has_dependents: bool) -> bool:
+    """Whether the batch path may end this job. It writes what RQ writes for a plain success, but
+    runs no callback, enqueues no dependent and schedules no repeat: a job with any of those runs
+    through RQ's own code."""
+    # the names as stored (the public success_callback etc. would import the functions)
+    callbacks = (job._success_callback_name, job._failure_callback_name, job._stopped_callback_name)
+    return not any(callbacks) and job.repeats_left is None and not has_dependents
+
+
+def finish_job(
+    job: Job,
+    result: object,
+    *,
+    result_ttl: int,
+    pipeline: Pipeline,
+    worker_name: str,
+    execution: Execution,
+    ended_at: datetime,
+) -> None:
+    """What RQ's Worker.handle_job_success does for one job that succeeded (but the worker's
+    counters, see count_successes), written into `pipeline`: status, result and finished registry,
+    or the job deleted when results are not kept; the execution removed."""
+    job.ended_at = ended_at
+    job._status = JobStatus.FINISHED
+    job._result = result  # what Result.create stores; RQ has no public setter
+    if result_ttl != 0:
+        job._handle_success(
+            result_ttl,
+            pipeline=pipeline,
+            worker_name=worker_name,
+            execution_id=execution.id,
+            execution_started_at=execution.created_at,
+            execution_ended_at=ended_at,
+        )
+        job.cleanup(result_ttl, pipeline=pipeline, remove_from_queue=False)
+    execution.delete(job=job, pipeline=pipeline)
+    if result_ttl == 0:
+        delete_finished_job(job, pipeline)
+
+
+def delete_finished_job(job: Job, pipeline: Pipeline) -> None:
+    """Job.delete for a job that just finished here, without its reads: Job.delete looks the job up
+    in every registry and fetches each of its executions (round trips per job), where we know the
+    job is in none (started registry left above, never finished, failed or queued) and its one
+    execution was just removed."""
+    pipeline.delete(job.key, job.dependents_key, job.dependencies_key, job.execution_registry.key)
+
+
+def count_successes(worker: Worker, durations: list[float], pipeline: Pipeline) -> None:
+    """The worker's counters, as RQ keeps them after each job that succeeded."""
+    for duration in durations:
+        worker.increment_successful_job_count(pipeline=pipeline)
+        worker.increment_total_working_time(timedelta(seconds=duration), pipeline)
+
+
+# --- rq-scheduler ---------------------------------------------------------------------------------------
+
+
+def scheduler_job(scheduler: Scheduler, func: str, **options: object) -> Job:
+    """A job as rq-scheduler makes it (status scheduled, the scheduler's queue class), not saved:
+    Scheduler._create_job, which its own schedule() and cron() use."""
+    return scheduler._create_job(func, commit=False, **options)
