@@ -91,5 +91,6 @@ def test_a_busy_process_keeps_a_weighted_sample(redis_conn):
         ("-12", "-12"),  # never an empty type
     ],
 )
+@pytest.mark.django_db  # no database, no table to empty after it
 def test_event_type_is_the_job_id_without_the_objects_id(job_id, kind):
     assert metrics.event_type(job_id) == kind

@@ -20,11 +20,13 @@ def soon(seconds: float = 0.0) -> datetime:
     return datetime.now(UTC) + timedelta(seconds=seconds)
 
 
+@pytest.mark.django_db  # Redis only: no table to empty after it
 def test_redis_connection_answers(redis_conn):
     assert redis_conn.ping() is True
     assert queue.get_queue().name == "game_events"
 
 
+@pytest.mark.django_db  # Redis only: no table to empty after it
 def test_put_creates_a_scheduled_job_with_the_fixed_id(redis_conn):
     assert queue.put("tests.jobs.record", job_id="job-a", at=soon(60), args=("a",)) is True
     job = Job.fetch("job-a", connection=redis_conn)
@@ -35,12 +37,14 @@ def test_put_creates_a_scheduled_job_with_the_fixed_id(redis_conn):
     assert "job-a" in queue.get_queue().scheduled_job_registry.get_job_ids()
 
 
+@pytest.mark.django_db  # Redis only: no table to empty after it
 def test_due_job_goes_straight_to_the_queue(redis_conn):
     queue.put("tests.jobs.record", job_id="job-due", at=soon(-5), args=("due",))
     assert queue.get_queue().job_ids == ["job-due"]
     assert queue.job_status("job-due") == "queued"
 
 
+@pytest.mark.django_db  # Redis only: no table to empty after it
 def test_due_time_is_kept_to_the_millisecond(redis_conn):
     at = soon(30).replace(microsecond=123000)
     queue.put("tests.jobs.record", job_id="job-ms", at=at)
@@ -48,6 +52,7 @@ def test_due_time_is_kept_to_the_millisecond(redis_conn):
     assert score == pytest.approx(at.timestamp(), abs=0.0005)
 
 
+@pytest.mark.django_db  # Redis only: no table to empty after it
 def test_same_id_twice_is_one_job(redis_conn):
     assert queue.put("tests.jobs.record", job_id="dup", at=soon(60), args=("first",)) is True
     assert queue.put("tests.jobs.record", job_id="dup", at=soon(120), args=("second",)) is False

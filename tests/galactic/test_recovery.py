@@ -68,6 +68,7 @@ def _job_in_the_start_gap(redis_conn, worker: str) -> str:
     return member
 
 
+@pytest.mark.django_db  # Redis only: no table to empty after it
 def test_a_job_between_registration_and_start_is_not_taken_from_a_live_worker(redis_conn):
     _job_in_the_start_gap(redis_conn, "busy-worker")
     redis_conn.set(queue.liveness_key("busy-worker"), 1, ex=10)
@@ -75,6 +76,7 @@ def test_a_job_between_registration_and_start_is_not_taken_from_a_live_worker(re
     assert queue.get_queue().count == 0
 
 
+@pytest.mark.django_db  # Redis only: no table to empty after it
 def test_a_job_whose_worker_died_in_that_gap_is_handed_back(redis_conn):
     _job_in_the_start_gap(redis_conn, "dead-worker")  # no liveness key: the worker is gone
     assert queue.recover_abandoned() == 1
