@@ -366,26 +366,33 @@ class Stack:
         self.stop_all([proc], timeout)
 
     def stop_all(self, procs: Iterable[subprocess.Popen], timeout: float = 20) -> None:
-        """Stop these processes (signalled together, so they shut down in parallel), then any child
-        they forked that outlived them (a stock worker's scheduler or work horse), by PID."""
-        procs = [proc for proc in procs if proc.poll() is None]
-        children = {pid: _cmdline(pid) for proc in procs for pid in children_of(proc.pid)}
-        for proc in procs:
-            proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        for proc in procs:
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        for pid, cmdline in children.items():
-            if cmdline and _cmdline(pid) == cmdline:  # still the same process, not a recycled PID
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
+        """Stop these processes and what they forked (see stop_processes)."""
+        procs = list(procs)
+        stop_processes(procs, timeout)
         for proc in procs:
             if proc in self.procs:
                 self.procs.remove(proc)
+
+
+def stop_processes(procs: Iterable[subprocess.Popen], timeout: float = 20) -> None:
+    """Stop these processes (SIGTERM to all, so they shut down in parallel; SIGKILL to any still
+    there after `timeout` s), then any child they forked that outlived them (a stock worker's
+    scheduler or work horse), by PID."""
+    procs = [proc for proc in procs if proc.poll() is None]
+    children = {pid: _cmdline(pid) for proc in procs for pid in children_of(proc.pid)}
+    for proc in procs:
+        proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    for pid, cmdline in children.items():
+        if cmdline and _cmdline(pid) == cmdline:  # still the same process, not a recycled PID
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def _cpu_times() -> list[int]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ from django.conf import settings
 from django.db import connection
 from redis import Redis
 
-from bench.harness import RedisServer, start_redis_server
+from bench.harness import RedisServer, start_redis_server, stop_processes
 from galactic.events import queue
 from galactic.models import Planet
 from galactic.services import NewPlayer
@@ -127,22 +126,8 @@ class Processes:
         )
 
     def stop_all(self) -> None:
-        _stop(self.started)
-        _stop(self.servers)
-
-
-def _stop(procs: list[subprocess.Popen]) -> None:
-    """SIGTERM to each (so they shut down in parallel), SIGKILL to any still there after 10 s."""
-    for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + 10
-    for proc in procs:
-        try:
-            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_processes(self.started, timeout=10)
+        stop_processes(self.servers, timeout=10)
 
 
 @pytest.fixture
