@@ -20,3 +20,6 @@ from galactic.settings import *  # noqa: E402, F403
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Tests retry a login right after a failure; the pause after one is tested on its own.
 LOGIN_RETRY_SECONDS = 0
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":  # noqa: F405
+    DATABASES["default"]["ENGINE"] = "tests.postgresql"  # noqa: F405  (faster flushes, see there)
