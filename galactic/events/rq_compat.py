@@ -7,7 +7,9 @@ workers, registries, the django-rq dashboard) go wrong. So:
 
 - every key name and status the scripts use comes from here, derived from RQ's own classes, and
   reaches the Lua as KEYS or ARGV: no script spells an RQ key or status;
-- every call of a private RQ method, and every hand-made copy of one, is a function here;
+- every call of a private RQ method, and every hand-made copy of one, is a function here (one
+  override stays in galactic/events/worker.py: GameWorker._start_scheduler, RQ's private hook
+  where the promoter starts in place of RQ's scheduler);
 - tests/galactic/test_rq_contract.py builds each state through RQ's code and through ours and
   compares them; its first test fails when the installed rq, rq-scheduler or django-rq is not
   the version this module was checked against (rq 2.12.0, rq-scheduler 0.14.0, django-rq 4.2.0).
