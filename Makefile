@@ -1,4 +1,4 @@
-# The commands of the README. Each creates .venv and installs requirements.txt when needed.
+# The commands of the README. run, test and test-fast create .venv and install requirements.txt when needed.
 .PHONY: run test test-fast lint
 
 run:  ## set up and run web + worker + scheduler (SQLite and a local Redis by default)
