@@ -92,14 +92,13 @@ class Processes:
         self, *args: str, env: dict[str, str] | None = None, timeout: float = 60
     ) -> subprocess.CompletedProcess:
         """Run `python *args` to its end; its output is captured (text)."""
-        return subprocess.run(
-            [sys.executable, *args],
-            cwd=REPO,
-            env=env or process_env(),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
+        return self.run_program(sys.executable, *args, env=env or process_env(), timeout=timeout)
+
+    def run_program(
+        self, *argv: str, env: dict[str, str] | None = None, cwd: Path = REPO, timeout: float = 60
+    ) -> subprocess.CompletedProcess:
+        """Run a program to its end (in this environment unless given one); its output is captured."""
+        return subprocess.run(list(argv), cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
     def redis_server(self, *args: str, config: Path | None = None) -> RedisServer:
         """A redis-server of this test's own on a free loopback port (see bench.harness), answering

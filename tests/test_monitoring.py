@@ -7,7 +7,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -15,7 +14,6 @@ from django.test import override_settings
 
 from galactic.settings import redis_config
 from tests.conftest import REPO, wait_for
-from tests.galactic.test_health import own_redis  # noqa: F401 (a fixture)
 
 MONITORING = REPO / "deploy" / "monitoring"
 IN_CI = os.environ.get("CI", "").lower() not in ("", "0", "false")
@@ -34,10 +32,8 @@ def promtool() -> str:
 
 
 @pytest.mark.parametrize(("action", "file"), [("check", "alerts.yml"), ("test", "alerts.test.yml")])
-def test_alert_rules_pass_promtool(action, file):
-    result = subprocess.run(
-        [promtool(), action, "rules", file], cwd=MONITORING, capture_output=True, text=True, timeout=60
-    )
+def test_alert_rules_pass_promtool(processes, action, file):
+    result = processes.run_program(promtool(), action, "rules", file, cwd=MONITORING)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout + result.stderr
 
@@ -75,9 +71,10 @@ def test_alerts_and_dashboard_use_only_metrics_that_metrics_serves(client, redis
 
 
 @pytest.mark.django_db
-def test_metrics_say_redis_is_down_as_a_gauge(client, own_redis, monkeypatch):  # noqa: F811
-    proc, port = own_redis
-    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{port}/0")
+def test_metrics_say_redis_is_down_as_a_gauge(client, processes, monkeypatch):
+    server = processes.redis_server()
+    proc = server.proc
+    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{server.port}/0")
     client.force_login(get_user_model().objects.create_user("ops", is_staff=True))
     with override_settings(RQ_QUEUES={"game_events": redis_config()}):
         wait_for(lambda: "game_events_redis_up 1" in client.get("/metrics").text, timeout=10)

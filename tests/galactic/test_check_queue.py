@@ -4,15 +4,14 @@ errors of the operator commands when Redis or the database is out of reach."""
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
-import sys
 import time
 
 import pytest
 
+from bench.harness import free_port
 from galactic.events import queue
-from tests.conftest import REPO, process_env, wait_for
+from tests.conftest import Processes, process_env, wait_for
 
 CHECKS = [
     "Redis Connection",
@@ -25,15 +24,8 @@ CHECKS = [
 LINE = re.compile(r"^(✅|❌) (.+) \((\d+\.\d) ms\): .+$")
 
 
-def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=REPO,
-        env=process_env(**env),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+def manage(processes: Processes, *args: str, **env: str) -> subprocess.CompletedProcess:
+    return processes.run("manage.py", *args, env=process_env(**env))
 
 
 def check_lines(stdout: str) -> dict[str, str]:
@@ -56,17 +48,11 @@ def leftovers(redis_conn) -> list[str]:
     return keys + queued + registered
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_all_six_checks_pass_against_a_running_worker_and_nothing_is_left(redis_conn, processes):
     processes.worker("--with-scheduler")
     wait_for(lambda: queue.live_workers(queue.get_queue()) >= 1, timeout=30)
 
-    result = manage("check_queue")
+    result = manage(processes, "check_queue")
 
     assert result.returncode == 0, result.stdout + result.stderr + processes.logs()
     assert check_lines(result.stdout) == dict.fromkeys(CHECKS, "✅")
@@ -75,9 +61,9 @@ def test_all_six_checks_pass_against_a_running_worker_and_nothing_is_left(redis_
     assert leftovers(redis_conn) == []
 
 
-def test_without_a_worker_the_worker_check_fails_and_says_so(redis_conn):
+def test_without_a_worker_the_worker_check_fails_and_says_so(redis_conn, processes):
     started = time.monotonic()
-    result = manage("check_queue")
+    result = manage(processes, "check_queue")
 
     assert result.returncode == 1
     assert time.monotonic() - started < 30  # no worker: the check does not wait for one
@@ -88,10 +74,10 @@ def test_without_a_worker_the_worker_check_fails_and_says_so(redis_conn):
     assert leftovers(redis_conn) == []
 
 
-def test_with_redis_unreachable_check_queue_fails_fast_in_one_line():
+def test_with_redis_unreachable_check_queue_fails_fast_in_one_line(processes):
     url = f"redis://127.0.0.1:{free_port()}/0"
     started = time.monotonic()
-    result = manage("check_queue", REDIS_URL=url)
+    result = manage(processes, "check_queue", REDIS_URL=url)
 
     assert result.returncode == 1
     assert time.monotonic() - started < 15
@@ -102,9 +88,9 @@ def test_with_redis_unreachable_check_queue_fails_fast_in_one_line():
 
 
 @pytest.mark.parametrize("command", ["reconcile_events", "rqstats"])
-def test_operator_commands_say_in_one_line_that_redis_is_unreachable(command):
+def test_operator_commands_say_in_one_line_that_redis_is_unreachable(command, processes):
     url = f"redis://127.0.0.1:{free_port()}/0"
-    result = manage(command, REDIS_URL=url)
+    result = manage(processes, command, REDIS_URL=url)
 
     assert result.returncode != 0
     [line] = result.stderr.splitlines()
@@ -112,8 +98,8 @@ def test_operator_commands_say_in_one_line_that_redis_is_unreachable(command):
     assert "Connection refused" in line
 
 
-def test_a_malformed_database_url_is_named_in_one_line():
-    result = manage("check", DATABASE_URL="not-a-url")
+def test_a_malformed_database_url_is_named_in_one_line(processes):
+    result = manage(processes, "check", DATABASE_URL="not-a-url")
 
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
@@ -122,9 +108,9 @@ def test_a_malformed_database_url_is_named_in_one_line():
     ]
 
 
-def test_an_unreachable_database_is_named_in_one_line():
+def test_an_unreachable_database_is_named_in_one_line(processes):
     port = free_port()
-    result = manage("migrate", DATABASE_URL=f"postgres://postgres@127.0.0.1:{port}/galactic")
+    result = manage(processes, "migrate", DATABASE_URL=f"postgres://postgres@127.0.0.1:{port}/galactic")
 
     assert result.returncode == 1
     [line] = result.stderr.splitlines()

@@ -5,16 +5,10 @@ where the game keeps its data."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
-import pytest
-
 from galactic.events import queue
-from tests.conftest import REPO, process_env, wait_for
-
-pytestmark = pytest.mark.slow
+from tests.conftest import Processes, process_env, wait_for
 
 DISPATCH = """
 import json
@@ -42,10 +36,8 @@ STATUSES = (
 )
 
 
-def run(env: dict[str, str], *args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
-    )
+def run(processes: Processes, env: dict[str, str], *args: str) -> str:
+    result = processes.run("manage.py", *args, env=env, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 
@@ -59,11 +51,11 @@ def test_two_workers_on_sqlite_run_every_event_without_locking_errors(tmp_path: 
         PROBE_UPDATE_INTERVAL="1",
         RECONCILE_INTERVAL="2",
     )
-    run(env, "migrate", "--noinput", "-v", "0")
-    run(env, "seed_galaxy", "--npcs", "3")
+    run(processes, env, "migrate", "--noinput", "-v", "0")
+    run(processes, env, "seed_galaxy", "--npcs", "3")
     for name in ("p1", "p2", "p3", "p4"):
-        run(env, "create_player", name)
-    assert run(env, "shell", "-v", "0", "-c", DISPATCH).strip() == "40"
+        run(processes, env, "create_player", name)
+    assert run(processes, env, "shell", "-v", "0", "-c", DISPATCH).strip() == "40"
 
     processes.start(
         "manage.py", "rqworker-pool", queue.QUEUE_NAME, "--num-workers", "2", env=env, name="pool"
@@ -71,13 +63,13 @@ def test_two_workers_on_sqlite_run_every_event_without_locking_errors(tmp_path: 
     processes.start("manage.py", "rqscheduler", env=env, name="scheduler")  # probe:update, reconcile
 
     def landed() -> bool:
-        statuses = json.loads(run(env, "shell", "-v", "0", "-c", STATUSES))
+        statuses = json.loads(run(processes, env, "shell", "-v", "0", "-c", STATUSES))
         return len(statuses) == 44 and set(statuses) <= {"completed", "destroyed"}
 
     try:
         wait_for(landed, timeout=120, interval=1)
     except AssertionError as exc:
-        statuses = run(env, "shell", "-v", "0", "-c", STATUSES)
+        statuses = run(processes, env, "shell", "-v", "0", "-c", STATUSES)
         raise AssertionError(f"{exc}: {statuses}\n{processes.logs()}") from None
     logs = processes.logs(tail=None)
     assert "locked" not in logs, logs[-3000:]
