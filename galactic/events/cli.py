@@ -15,6 +15,8 @@ from django.conf import settings
 from django.core.management.base import CommandError
 from redis.exceptions import RedisError
 
+from galactic.events import rq_compat
+
 
 def redis_location() -> str:
     """The configured Redis of the queues, as an operator would write it (never the password)."""
@@ -59,7 +61,7 @@ def one_line_redis_errors(handle: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-GAME_KEYS = (b"rq:", b"gc:")  # RQ's keys and the game's own
+GAME_KEYS = (rq_compat.NAMESPACE.encode(), b"gc:")  # RQ's keys and the game's own
 SCAN_LIMIT = 10_000  # keys looked at: enough to notice a neighbour, quick on a large queue
 
 

@@ -24,13 +24,12 @@ from redis.exceptions import RedisError
 from rq.job import Job
 from rq.results import Result
 
-from galactic.events import queue, stuck
+from galactic.events import queue, rq_compat, stuck
 from galactic.events.queue import PendingEvent
 from galactic.events.reconcile import pending_events
 from galactic.events.stuck import _duration as duration
 
 JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,200}$")  # what queue.schedule accepts as an id
-RQ_SCHEDULER_KEY = "rq:scheduler:scheduled_jobs"  # rq-scheduler's registrations (periodic jobs)
 FAILED = (Result.Type.FAILED, Result.Type.MAX_RETRIES_EXCEEDED)
 
 
@@ -196,7 +195,7 @@ def _due(job: Job, connection) -> datetime | None:
     own set; anything else scheduled is in the queue's scheduled registry."""
     due = job.meta.get("due")
     if due is None:
-        due = connection.zscore(RQ_SCHEDULER_KEY, job.id)
+        due = connection.zscore(rq_compat.SCHEDULER_REGISTRATIONS_KEY, job.id)
     if due is None:
         due = connection.zscore(queue.get_queue().scheduled_job_registry.key, job.id)
     return datetime.fromtimestamp(float(due), UTC) if due is not None else None

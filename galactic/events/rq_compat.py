@@ -7,27 +7,29 @@ workers, registries, the django-rq dashboard) go wrong. So:
 
 - every key name and status the scripts use comes from here, derived from RQ's own classes, and
   reaches the Lua as KEYS or ARGV: no script spells an RQ key or status;
-- every call of a private RQ method, and every hand-made copy of one, is a function here (one
-  override stays in galactic/events/worker.py: GameWorker._start_scheduler, RQ's private hook
-  where the promoter starts in place of RQ's scheduler);
+- every call of a private RQ method or attribute, and every hand-made copy of one, is a function
+  here (GameWorker otherwise overrides only public methods of RQ's Worker: bootstrap, work,
+  request_stop, dequeue_job_and_maintain_ttl, execute_job, perform_job, serialize, teardown);
 - tests/galactic/test_rq_contract.py builds each state through RQ's code and through ours and
   compares them; its first test fails when the installed rq, rq-scheduler or django-rq is not
   the version this module was checked against (rq 2.12.0, rq-scheduler 0.14.0, django-rq 4.2.0).
 
 Upgrading RQ: read the changes of Job (fields, _handle_success, delete), Execution and
 ExecutionRegistry, StartedJobRegistry (its "<job id>:<execution id>" members), Worker (its key,
-counters and registration) and rq-scheduler's Scheduler._create_job; adjust this module; run the
-contract tests; then update their WRITTEN_FOR.
+counters, registration, stop request) and rq-scheduler's Scheduler (_create_job, its registrations
+key); adjust this module; run the contract tests; then update their WRITTEN_FOR.
 """
 
 from __future__ import annotations
 
+import signal
 from datetime import datetime, timedelta
 
 from redis.client import Pipeline
 from rq.executions import Execution, ExecutionRegistry
 from rq.job import Job, JobStatus
-from rq.utils import parse_composite_key
+from rq.queue import Queue
+from rq.utils import now, parse_composite_key
 from rq.worker import Worker
 from rq.worker_registration import WORKERS_BY_QUEUE_KEY
 from rq_scheduler import Scheduler
@@ -38,6 +40,12 @@ JOB_PREFIX: str = Job.redis_job_namespace_prefix  # "rq:job:" + job id
 WORKER_PREFIX: str = Worker.redis_worker_namespace_prefix  # "rq:worker:" + worker name
 EXECUTIONS_PREFIX: str = ExecutionRegistry.key_template.format("")  # "rq:executions:" + job id
 DEPENDENTS_SUFFIX: str = Job.dependents_key_for("x").removeprefix(Job.key_for("x"))  # ":dependents"
+# what every key of RQ's starts with ("rq:"), to tell its keys from another program's
+NAMESPACE: str = JOB_PREFIX[: JOB_PREFIX.index(":") + 1]
+if not all(p.startswith(NAMESPACE) for p in (WORKER_PREFIX, Queue.redis_queue_namespace_prefix)):
+    raise RuntimeError("RQ's keys have no common namespace: re-check galactic/events/rq_compat.py")
+# rq-scheduler's registrations (the periodic jobs), a sorted set of job ids by next due time
+SCHEDULER_REGISTRATIONS_KEY: str = Scheduler.scheduled_jobs_key
 
 
 def _execution_prefix() -> str:
@@ -156,6 +164,23 @@ def count_successes(worker: Worker, durations: list[float], pipeline: Pipeline) 
     for duration in durations:
         worker.increment_successful_job_count(pipeline=pipeline)
         worker.increment_total_working_time(timedelta(seconds=duration), pipeline)
+
+
+# --- the worker's stop request ---------------------------------------------------------------------------
+
+
+def note_stop_request(worker: Worker) -> None:
+    """What RQ's Worker.request_stop records of a warm shutdown request (a second signal is a cold
+    shutdown), without raising StopRequested: the worker stops where it chooses to look."""
+    worker._shutdown_requested_date = now()
+    signal.signal(signal.SIGINT, worker.request_force_stop)
+    signal.signal(signal.SIGTERM, worker.request_force_stop)
+    worker.handle_warm_shutdown_request()
+    worker._stop_requested = True
+
+
+def stop_requested(worker: Worker) -> bool:
+    return worker._stop_requested
 
 
 # --- rq-scheduler ---------------------------------------------------------------------------------------

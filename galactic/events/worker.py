@@ -34,7 +34,6 @@ Four additions:
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import time
 
@@ -105,18 +104,14 @@ class GameWorker(SimpleWorker):
         wait for a job ends (dequeue_job_and_maintain_ttl waits DEQUEUE_SLICE at a time) or once the
         job in hand is done. A second signal is still a cold shutdown.
         """
-        self._shutdown_requested_date = now()
-        signal.signal(signal.SIGINT, self.request_force_stop)
-        signal.signal(signal.SIGTERM, self.request_force_stop)
-        self.handle_warm_shutdown_request()
-        self._stop_requested = True
+        rq_compat.note_stop_request(self)
 
     def dequeue_job_and_maintain_ttl(self, timeout: int | None, max_idle_time: int | None = None):
         """RQ's dequeue, in waits of DEQUEUE_SLICE, so a stop request is seen within one of them."""
         if timeout is None:  # burst mode: RQ does not wait
             return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
         idle_since = time.monotonic()
-        while not self._stop_requested:
+        while not rq_compat.stop_requested(self):
             # RQ returns None once idle for max_idle_time: here, after one slice without a job
             result = super().dequeue_job_and_maintain_ttl(min(timeout, DEQUEUE_SLICE), DEQUEUE_SLICE)
             if result is not None:

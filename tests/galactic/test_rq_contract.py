@@ -160,8 +160,8 @@ def test_put_of_a_later_job_writes_what_enqueue_at_writes(game_queue, redis_conn
         lambda: game_queue.enqueue_at(at, "tests.jobs.record", "a", **job_arguments("job-a", at)),
         lambda: queue.put("tests.jobs.record", job_id="job-a", at=at, args=("a",)),
     )
-    # ours: the promoters' wake-up list; the job's enqueue time (RQ writes it when it promotes)
-    assert differences(ours, theirs) == {queue.WAKE_KEY, "rq:job:job-a enqueued_at"}
+    # ours: the job's enqueue time (RQ writes it when it promotes)
+    assert differences(ours, theirs) == {"rq:job:job-a enqueued_at"}
     assert theirs["rq:job:job-a"][2]["status"] == "scheduled"
 
     job = Job.fetch("job-a", connection=redis_conn)

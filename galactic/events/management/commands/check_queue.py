@@ -20,7 +20,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from redis.exceptions import RedisError
 from rq.job import Job
 
-from galactic.events import queue
+from galactic.events import queue, rq_compat
 from galactic.events.cli import redis_location, redis_problem
 from galactic.events.jobs import CHECK_MARK
 
@@ -86,7 +86,8 @@ class QueueCheck:
         job_id = self.put(datetime.now(UTC))
         status = queue.job_status(job_id)
         # a running worker may already have taken it, or run it (finished jobs are not kept)
-        if status not in ("queued", "started") and not self.connection.exists(CHECK_MARK.format(job_id)):
+        taken = status in (rq_compat.QUEUED, rq_compat.STARTED)
+        if not taken and not self.connection.exists(CHECK_MARK.format(job_id)):
             raise CheckFailed(f"{job_id} was written but Redis shows it as {status or 'missing'}")
         return f"{job_id} written to {queue.QUEUE_NAME}, due now ({status or 'already run'})"
 
@@ -95,7 +96,7 @@ class QueueCheck:
         job_id = self.put(due)
         score = self.connection.zscore(self.rq_queue.scheduled_job_registry.key, job_id)
         status = queue.job_status(job_id)
-        if status != "scheduled" or score is None:
+        if status != rq_compat.SCHEDULED or score is None:
             raise CheckFailed(f"{job_id} is {status or 'missing'}, not scheduled")
         if abs(score - due.timestamp()) > 0.001:
             raise CheckFailed(f"{job_id} is due at {score:.3f}, not {due.timestamp():.3f}")
