@@ -35,14 +35,15 @@ def test_events_falling_due_across_a_warm_restart_run_once_and_on_time(redis_con
     dues = {f"stream-{i}": start + timedelta(seconds=i / 20) for i in range(120)}
     queue.put_many([queue.PendingEvent("tests.jobs.record", k, at, (k,)) for k, at in dues.items()])
 
-    time.sleep(max(0.0, (start - datetime.now(UTC)).total_seconds()) + 2)
+    wait_for(lambda: runs("stream-40"), timeout=30)  # 2 s into the stream
     victim = processes.started[0]
     victim.send_signal(signal.SIGTERM)  # mid-stream
     assert victim.wait(timeout=15) == 0
     processes.worker()
 
     wait_for(lambda: all(runs(name) for name in dues), timeout=30)
-    time.sleep(1)  # a second run, had there been one, would show by now
+    # until nothing is left that could run: a second run, had there been one, would show by now
+    wait_for(nothing_left_to_run, timeout=15)
     for name, due in dues.items():
         started = runs(name)
         assert len(started) == 1, (name, started)
@@ -50,3 +51,9 @@ def test_events_falling_due_across_a_warm_restart_run_once_and_on_time(redis_con
         # busy box, where the one worker left carries the stream while the other starts
         assert due.timestamp() <= started[0] < due.timestamp() + 9, (name, started[0] - due.timestamp())
     assert redis_conn.llen(f"{queue.get_queue().key}:intermediate") == 0
+
+
+def nothing_left_to_run() -> bool:
+    stats = queue.get_queue_stats()
+    intermediate = queue.get_connection().llen(queue.get_queue().intermediate_queue_key)
+    return stats.waiting == stats.active == stats.delayed == intermediate == 0
