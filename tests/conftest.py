@@ -28,8 +28,9 @@ from galactic.services import NewPlayer
 
 REPO = Path(__file__).resolve().parent.parent
 
-# The fixtures that start processes (see the module's docstring).
-STARTS_PROCESSES = frozenset({"processes", "browser"})
+# The fixtures that start processes (see the module's docstring): worker, scheduler, redis-server
+# and any child Python (processes), chromium (tests/web: browser), gunicorn (tests/security: live).
+STARTS_PROCESSES = frozenset({"processes", "browser", "live"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

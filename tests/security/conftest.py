@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import pytest
 from django.utils import timezone
 
+from bench.harness import free_port
 from combat.models import Report
 from combat.services import npc_seed
 from fleets.models import Fleet
@@ -123,7 +124,7 @@ def world(make_player, redis_conn, settings) -> World:
 class Server:
     port: int
     process: object
-    processes: object
+    processes: Processes
 
     def request(
         self, head: str, body: bytes = b"", *, half_close: bool = False, timeout: float = 30
@@ -174,12 +175,6 @@ def _unchunk(raw: bytes) -> bytes:
             break
         body, raw = body + raw[:length], raw[length + 2 :]
     return body
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,6 @@ lockout ends by itself, and an operator can lift it from the admin.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -25,7 +23,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import MD5PasswordHasher
 from django.test import Client
 
-from tests.conftest import REPO, process_env, wait_for
+from tests.conftest import process_env, wait_for
 
 from .conftest import Server
 
@@ -178,13 +176,13 @@ def post_login(server: Server, cookie: str, token: str, username: str, password:
 
 
 def test_concurrent_guessers_on_a_real_server_get_one_hash_at_a_time_up_to_the_limit(server: Server):
-    made = subprocess.run(
-        [sys.executable, "manage.py", "create_player", "victim", "--password", "the-right-one"],
-        cwd=REPO,
+    made = server.processes.run(
+        "manage.py",
+        "create_player",
+        "victim",
+        "--password",
+        "the-right-one",
         env=process_env(),  # the server's settings: PBKDF2, as in production
-        capture_output=True,
-        text=True,
-        timeout=60,
     )
     assert made.returncode == 0, made.stderr
     cookie, token = login_form(server)
