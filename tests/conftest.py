@@ -1,7 +1,7 @@
 """Fixtures shared by the whole suite: a clean Redis, and real worker processes.
 
-Every test that starts a process (a worker, the scheduler, a redis-server, a browser, any child
-Python) does it through a fixture named in STARTS_PROCESSES, directly or through another fixture,
+Every test that starts a process (a worker, the scheduler, a redis-server, gunicorn, a browser, any
+child Python) does it through a fixture named in STARTS_PROCESSES, directly or through another fixture,
 and is marked `slow` by that alone: `make test-fast` (pytest -m "not slow") leaves it out.
 """
 
