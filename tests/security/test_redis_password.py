@@ -107,7 +107,7 @@ def test_a_worker_runs_jobs_on_a_redis_with_a_password(client, processes, locked
 @pytest.mark.parametrize("form", FORMS)
 def test_a_wrong_password_is_a_503_naming_redis_without_showing_it(client, locked_redis, monkeypatch, form):
     # (No password at all is refused the same way, but redis-py 8 retries that refusal for ~45 s:
-    # too slow for this suite, see the report of issue 5.)
+    # too slow for this suite.)
     wrong = "wrong-" + secrets.token_hex(8)
     with configure(monkeypatch, FORMS[form](locked_redis, password=wrong)):
         response = client.get("/health")
