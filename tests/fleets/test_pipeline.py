@@ -48,8 +48,11 @@ def test_attack_on_an_npc_lands_survivors_and_loot_home(redis_conn, processes, m
     assert fleet.cargo == report.data["loot"]
     assert NpcBase.objects.get(pk=npc.pk).state in ("defeated", "active")  # respawn may already have run
     assert fleet_totals() == before
+    # Alice's home keeps its 5 other large cargos; the survivors of the battle come back.
+    lost = report.data["losses"]["attacker"]
     home = Planet.objects.get(pk=alice.home.pk)
-    assert home.battleship == 10 and home.large_cargo == 10
+    assert home.battleship == 10 - lost.get("battleship", 0)
+    assert home.large_cargo == 10 - lost.get("large_cargo", 0)
 
 
 def test_transport_unloads_on_target_and_returns_empty(redis_conn, processes, make_player, api_client):
