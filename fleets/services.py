@@ -20,6 +20,7 @@ from combat import services as combat
 from combat.models import NpcBase, Report
 from fleets import schedules
 from fleets.models import Fleet
+from galactic import selectors as planet_selectors
 from galactic import timeline
 from galactic.db import bulk_save
 from galactic.errors import Conflict, Invalid, NotFound
@@ -75,7 +76,7 @@ def fleet_dispatch(
     ships = dict(ships)
     if origin_id == target_id:
         raise Invalid("origin and target are the same planet", {"target": "must differ from origin"})
-    target = Planet.objects.filter(pk=target_id).first()
+    target = planet_selectors.planet(target_id)
     if target is None:
         raise NotFound("no such target planet", {"target": "not found"})
     if mission == Fleet.Mission.ATTACK and target.owner_id == player.pk:
