@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from galactic import selectors
+from galactic.db import bulk_save
 from galactic.errors import NotFound
 from galactic.flight import distance, fleet_speed, flight_seconds, fuel_cost
 from galactic.models import Planet, Player, hash_token
@@ -128,6 +129,6 @@ def planet_launch(
     origin.add(dict(units), sign=-1)
     origin.add(dict(cargo), sign=-1)
     origin.deuterium -= fuel
-    origin.save(update_fields=Planet.STATE_FIELDS)
+    bulk_save([origin], Planet.STATE_FIELDS)  # save(update_fields=...), built once
     duration = timedelta(seconds=flight_seconds(way, fleet_speed(units), speed, settings.GAME_SPEED))
     return Launch(origin, fuel, now, now + duration, now + 2 * duration)

@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 
 from fleets.models import Fleet
 from galactic import selectors
-from galactic.db import CompiledQuery
+from galactic.db import CompiledQuery, insert
 from galactic.models import Planet, Player, hash_token
 
 pytestmark = pytest.mark.django_db
@@ -111,3 +111,32 @@ def test_a_locking_query_outside_a_transaction_is_refused_as_django_refuses_it(m
             query.fetch(alice.home.pk)
         with transaction.atomic():
             assert query.first(alice.home.pk).pk == alice.home.pk
+
+
+def test_insert_writes_the_row_save_would_write(make_player):
+    alice, bob = make_player("alice"), make_player("bob")
+    at = alice.home.resources_at
+    made = {
+        "owner": alice.player,
+        "mission": "attack",
+        "origin": alice.home,
+        "target": bob.home,
+        "ships": {"cruiser": 3},
+        "metal": 5,
+        "fuel": 7,
+        "speed": 50,
+        "depart_at": at,
+        "arrive_at": at,
+        "return_at": at,
+    }
+    fleet = Fleet(**made)
+    insert(fleet)
+    assert fleet.pk is not None and not fleet._state.adding
+    reference = Fleet.objects.create(**made)
+    columns = [f.attname for f in Fleet._meta.concrete_fields if f.attname != "id"]
+    assert list(Fleet.objects.filter(pk=fleet.pk).values(*columns)) == list(
+        Fleet.objects.filter(pk=reference.pk).values(*columns)
+    )
+    fleet.status = "returning"
+    fleet.save(update_fields=["status"])  # a saved row: save() updates it
+    assert Fleet.objects.get(pk=fleet.pk).status == "returning"
