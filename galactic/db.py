@@ -17,7 +17,10 @@ def bulk_save(objs: Iterable[Model], fields: Sequence[str]) -> None:
 
     Django's bulk_update builds a CASE WHEN per field and row, which takes longer to compile than
     the events it saves take to compute. On PostgreSQL this sends one
-    `UPDATE ... FROM (VALUES ...)` instead; elsewhere (SQLite, in development) Django's bulk_update.
+    `UPDATE ... FROM unnest(<one array per column>)` instead: a statement of the same text for
+    any number of rows, built once per shape and process, which psycopg parses once too (it
+    caches statements of up to 50 parameters; one placeholder per row and column would not be);
+    elsewhere (SQLite, in development) Django's bulk_update.
     Like bulk_update, it sends no signals and runs no pre_save (no auto_now fields here).
     """
     objs = list(objs)
@@ -27,25 +30,25 @@ def bulk_save(objs: Iterable[Model], fields: Sequence[str]) -> None:
     if connection.vendor != "postgresql":
         model.objects.bulk_update(objs, fields)
         return
-    sql, columns = _bulk_save_sql(model, tuple(fields), len(objs))
+    sql, columns = _bulk_save_sql(model, tuple(fields))
     params = [
-        field.get_db_prep_save(getattr(obj, field.attname), connection) for obj in objs for field in columns
+        [field.get_db_prep_save(getattr(obj, field.attname), connection) for obj in objs] for field in columns
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
 
 
-@functools.lru_cache(maxsize=512)
-def _bulk_save_sql(model: type[Model], fields: tuple[str, ...], count: int) -> tuple[str, list[Field]]:
-    """bulk_save's statement for `count` rows (PostgreSQL), built once per shape and process."""
+@functools.lru_cache(maxsize=64)
+def _bulk_save_sql(model: type[Model], fields: tuple[str, ...]) -> tuple[str, list[Field]]:
+    """bulk_save's statement (PostgreSQL), built once per model, fields and process."""
     meta = model._meta
     columns = [meta.pk, *(meta.get_field(name) for name in fields)]
     quote = connection.ops.quote_name
-    row = "(" + ", ".join(f"%s::{field.db_type(connection)}" for field in columns) + ")"
+    arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in columns)
     assignments = ", ".join(f"{quote(field.column)} = v.{quote(field.column)}" for field in columns[1:])
     sql = (
         f"UPDATE {quote(meta.db_table)} AS t SET {assignments} "
-        f"FROM (VALUES {', '.join([row] * count)}) AS v({', '.join(quote(f.column) for f in columns)}) "
+        f"FROM unnest({arrays}) AS v({', '.join(quote(f.column) for f in columns)}) "
         f"WHERE t.{quote(meta.pk.column)} = v.{quote(meta.pk.column)}"
     )
     return sql, columns

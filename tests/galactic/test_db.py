@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
@@ -10,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from fleets.models import Fleet
 from galactic import selectors
-from galactic.db import CompiledQuery, insert
+from galactic.db import CompiledQuery, bulk_save, insert
 from galactic.models import Planet, Player, hash_token
 
 pytestmark = pytest.mark.django_db
@@ -140,3 +142,39 @@ def test_insert_writes_the_row_save_would_write(make_player):
     fleet.status = "returning"
     fleet.save(update_fields=["status"])  # a saved row: save() updates it
     assert Fleet.objects.get(pk=fleet.pk).status == "returning"
+
+
+def test_bulk_save_writes_each_rows_own_values_of_every_column_type(make_player):
+    alice, bob = make_player("alice"), make_player("bob")
+    at = alice.home.resources_at
+    fleets = [
+        Fleet.objects.create(
+            owner=alice.player,
+            mission="attack",
+            origin=alice.home,
+            target=bob.home,
+            ships={"cruiser": 1},
+            fuel=1,
+            speed=100,
+            depart_at=at,
+            arrive_at=at,
+            return_at=at,
+        )
+        for _ in range(3)
+    ]
+    for n, fleet in enumerate(fleets):
+        fleet.status = ("returning", "destroyed", "completed")[n]
+        fleet.ships = {"cruiser": n, "battleship": 10 * n} if n else {}
+        fleet.metal = 10**12 - n
+        fleet.return_at = at + timedelta(seconds=n, microseconds=5)
+        fleet.report = None  # a column of nothing but NULLs
+    bulk_save(fleets, ("status", "ships", "metal", "return_at", "report"))
+    for fleet in fleets:
+        saved = Fleet.objects.get(pk=fleet.pk)
+        assert (saved.status, saved.ships, saved.metal, saved.return_at, saved.report_id) == (
+            fleet.status,
+            fleet.ships,
+            fleet.metal,
+            fleet.return_at,
+            None,
+        )
