@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Field, Model, QuerySet
-from django.db.models.query import ModelIterable, ValuesListIterable
+from django.db.models.query import ModelIterable, ValuesListIterable, get_related_populators
 from django.db.transaction import TransactionManagementError
 
 
@@ -96,9 +96,10 @@ class CompiledQuery:
     So every argument must reach the SQL as a parameter, unchanged (a key, a text): not through a
     lookup that transforms it (`__contains`, `__in`, a date part).
 
-    `fetch(*args)` returns model instances for a queryset of one model (no select_related, no
-    deferred fields), rows (tuples) for values_list(). The queryset's own conversions of column
-    values apply. A select_for_update() query must run inside a transaction, as Django requires.
+    `fetch(*args)` returns model instances (with their select_related() objects; no deferred
+    fields, no annotations), or rows (tuples) for values_list(). The queryset's own conversions of
+    column values apply. A select_for_update() query must run inside a transaction, as Django
+    requires.
     """
 
     def __init__(self, build: Callable[..., QuerySet], *kinds: type) -> None:
@@ -126,7 +127,14 @@ class CompiledQuery:
             rows = [_convert(row, compiled.converters, conn) for row in rows]
         if compiled.model is None:
             return [tuple(row) for row in rows]
-        return [compiled.model.from_db(db, compiled.fields, row) for row in rows]
+        start, end = compiled.model_columns
+        instances = []
+        for row in rows:
+            instance = compiled.model.from_db(db, compiled.fields, row[start:end])
+            for related in compiled.related:
+                related.populate(row, instance)
+            instances.append(instance)
+        return instances
 
     def first(self, *args: object) -> object | None:
         rows = self.fetch(*args)
@@ -140,8 +148,8 @@ class CompiledQuery:
         sql, params = compiler.as_sql()  # a select_for_update() outside a transaction raises here
         if queryset._iterable_class is ModelIterable:
             klass = compiler.klass_info
-            if klass.get("related_klass_infos"):
-                raise ValueError("a compiled query does not follow relations (select_related)")
+            if queryset._fetch_mode.track_peers:
+                raise ValueError("a compiled query does not track peers (fetch mode)")
             if compiler.annotation_col_map:
                 raise ValueError("a compiled query returns no annotations")
         elif queryset._iterable_class is ValuesListIterable:
@@ -157,10 +165,12 @@ class CompiledQuery:
         missing = set(range(len(self.markers))) - {s for s in slots if isinstance(s, int)}
         if missing:
             raise ValueError(f"arguments {sorted(missing)} do not reach the SQL as parameters")
-        fields = None
+        fields, start, end, related = None, 0, 0, []
         if klass is not None:
             start, end = klass["select_fields"][0], klass["select_fields"][-1] + 1
             fields = [column[0].target.attname for column in compiler.select[start:end]]
+            # Django's own builders of the select_related() objects (what ModelIterable uses)
+            related = get_related_populators(klass, compiler.select, db, queryset._fetch_mode)
         columns = [column[0] for column in compiler.select[: compiler.col_count]]
         converters = list(compiler.get_converters(columns).items())
         compiled = _Compiled(
@@ -169,6 +179,8 @@ class CompiledQuery:
             params=slots,
             model=klass["model"] if klass is not None else None,
             fields=fields,
+            model_columns=(start, end),
+            related=related,
             converters=converters,
             for_update=bool(queryset.query.select_for_update),
         )
@@ -188,6 +200,8 @@ class _Compiled:
     params: list  # per parameter: the argument's index, or a _Constant of the query itself
     model: type[Model] | None
     fields: list[str] | None
+    model_columns: tuple[int, int]  # where the model's own columns are in a row
+    related: list  # django.db.models.query.RelatedPopulator, per select_related() relation
     converters: list
     for_update: bool
 

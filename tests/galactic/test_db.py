@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from fleets.models import Fleet
 from galactic import selectors
 from galactic.db import CompiledQuery, bulk_save, insert
-from galactic.models import Planet, Player, hash_token
+from galactic.models import Planet, hash_token
 
 pytestmark = pytest.mark.django_db
 
@@ -86,8 +86,6 @@ def test_a_locking_query_locks(make_player):
 def test_refuses_what_it_cannot_compile_faithfully():
     with pytest.raises(ValueError, match="do not reach the SQL"):
         CompiledQuery(lambda name: Planet.objects.filter(name__contains=name), str).fetch("x")
-    with pytest.raises(ValueError, match="select_related"):
-        CompiledQuery(lambda pk: Player.objects.select_related("user").filter(pk=pk), int).fetch(1)
     with pytest.raises(ValueError, match="values_list"):
         CompiledQuery(lambda pk: Planet.objects.filter(pk=pk).values("name"), int).fetch(1)
     with pytest.raises(TypeError, match="2 arguments expected"):
@@ -178,3 +176,12 @@ def test_bulk_save_writes_each_rows_own_values_of_every_column_type(make_player)
             fleet.return_at,
             None,
         )
+
+
+def test_select_related_objects_come_with_the_row(make_player):
+    alice = make_player("alice")
+    query = CompiledQuery(lambda pk: Planet.objects.select_related("owner__user").filter(pk=pk), int)
+    [planet] = query.fetch(alice.home.pk)
+    with CaptureQueriesContext(connection) as captured:
+        assert planet.owner.pk == alice.player.pk and planet.owner.user.username == "alice"
+    assert captured.captured_queries == []  # loaded with the planet, not lazily
