@@ -30,20 +30,29 @@ def bulk_save(objs: Iterable[Model], fields: Sequence[str]) -> None:
     if connection.vendor != "postgresql":
         model.objects.bulk_update(objs, fields)
         return
-    sql, columns = _bulk_save_sql(model, tuple(fields))
-    params = [
-        [field.get_db_prep_save(getattr(obj, field.attname), connection) for obj in objs] for field in columns
-    ]
+    sql, columns = _bulk_save_sql(model, tuple(fields), len(objs) == 1)
+    if len(objs) == 1:  # a plain UPDATE ... WHERE pk: cheaper to send than arrays of one
+        params = [field.get_db_prep_save(getattr(objs[0], field.attname), connection) for field in columns]
+    else:
+        params = [
+            [field.get_db_prep_save(getattr(obj, field.attname), connection) for obj in objs]
+            for field in columns
+        ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
 
 
 @functools.lru_cache(maxsize=64)
-def _bulk_save_sql(model: type[Model], fields: tuple[str, ...]) -> tuple[str, list[Field]]:
-    """bulk_save's statement (PostgreSQL), built once per model, fields and process."""
+def _bulk_save_sql(model: type[Model], fields: tuple[str, ...], one: bool) -> tuple[str, list[Field]]:
+    """bulk_save's statement (PostgreSQL), built once per model, fields and process; its columns
+    in the order of its parameters."""
     meta = model._meta
     columns = [meta.pk, *(meta.get_field(name) for name in fields)]
     quote = connection.ops.quote_name
+    if one:
+        assignments = ", ".join(f"{quote(field.column)} = %s" for field in columns[1:])
+        sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"
+        return sql, [*columns[1:], meta.pk]
     arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in columns)
     assignments = ", ".join(f"{quote(field.column)} = v.{quote(field.column)}" for field in columns[1:])
     sql = (

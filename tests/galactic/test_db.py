@@ -185,3 +185,11 @@ def test_select_related_objects_come_with_the_row(make_player):
     with CaptureQueriesContext(connection) as captured:
         assert planet.owner.pk == alice.player.pk and planet.owner.user.username == "alice"
     assert captured.captured_queries == []  # loaded with the planet, not lazily
+
+
+def test_bulk_save_of_one_row(make_player):
+    alice, bob = make_player("alice"), make_player("bob")
+    alice.home.metal, alice.home.cruiser = 123, 4
+    bulk_save([alice.home], ("metal", "cruiser"))
+    assert Planet.objects.filter(pk=alice.home.pk).values_list("metal", "cruiser").get() == (123, 4)
+    assert Planet.objects.get(pk=bob.home.pk).metal == bob.home.metal  # no other row
