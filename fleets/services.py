@@ -22,7 +22,7 @@ from fleets import schedules
 from fleets.models import Fleet
 from galactic import selectors as planet_selectors
 from galactic import timeline
-from galactic.db import bulk_save, insert
+from galactic.db import bulk_save, create_all, insert
 from galactic.errors import Conflict, Invalid, NotFound
 from galactic.flight import cargo_capacity
 from galactic.models import Planet, Player
@@ -244,7 +244,7 @@ class FleetEvents:
         return follow
 
     def flush(self, run: Run) -> None:
-        Report.objects.bulk_create([report for _, report in self.reports])
+        create_all([report for _, report in self.reports])  # bulk_create; one alone: insert()
         for fleet, report in self.reports:
             fleet.report = report
         bulk_save(self.fleets.values(), ARRIVAL_FIELDS)

@@ -80,6 +80,15 @@ def insert(obj: Model) -> None:
     obj._state.db = connection.alias
 
 
+def create_all(objs: Sequence[Model]) -> None:
+    """bulk_create() for rows of one model, keys set on the objects; a single row through insert(),
+    as an event that runs alone creates one (bulk_create compiles its INSERT every time)."""
+    if len(objs) == 1:
+        insert(objs[0])
+    elif objs:
+        type(objs[0]).objects.bulk_create(objs)
+
+
 @functools.lru_cache(maxsize=64)
 def _insert_sql(model: type[Model], vendor: str) -> tuple[str, list[Field]]:
     meta = model._meta

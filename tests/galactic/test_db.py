@@ -10,9 +10,10 @@ from django.db import connection, transaction
 from django.db.transaction import TransactionManagementError
 from django.test.utils import CaptureQueriesContext
 
+from combat.models import Report
 from fleets.models import Fleet
 from galactic import selectors
-from galactic.db import CompiledQuery, bulk_save, insert
+from galactic.db import CompiledQuery, bulk_save, create_all, insert
 from galactic.models import Planet, hash_token
 
 pytestmark = pytest.mark.django_db
@@ -193,3 +194,18 @@ def test_bulk_save_of_one_row(make_player):
     bulk_save([alice.home], ("metal", "cruiser"))
     assert Planet.objects.filter(pk=alice.home.pk).values_list("metal", "cruiser").get() == (123, 4)
     assert Planet.objects.get(pk=bob.home.pk).metal == bob.home.metal  # no other row
+
+
+def test_create_all_sets_the_keys_of_one_row_or_many(make_player):
+    alice, bob = make_player("alice"), make_player("bob")
+    at = alice.home.resources_at
+
+    def report(n: int) -> Report:
+        return Report(kind="delivery", at=at, attacker=alice.player, target=bob.home, data={"n": n})
+
+    one, many = [report(0)], [report(1), report(2)]
+    create_all(one)
+    create_all(many)
+    create_all([])
+    for made in (*one, *many):
+        assert made.pk is not None and Report.objects.get(pk=made.pk).data == made.data
