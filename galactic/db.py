@@ -174,15 +174,6 @@ class CompiledQuery:
             klass = None  # rows, as values_list() gives them
         else:
             raise ValueError("a compiled query gives model instances or values_list() rows")
-        slots = []
-        for param in params:
-            found = [
-                i for i, marker in enumerate(self.markers) if type(param) is type(marker) and param == marker
-            ]
-            slots.append(found[0] if found else _Constant(param))
-        missing = set(range(len(self.markers))) - {s for s in slots if isinstance(s, int)}
-        if missing:
-            raise ValueError(f"arguments {sorted(missing)} do not reach the SQL as parameters")
         fields, start, end, related = None, 0, 0, []
         if klass is not None:
             start, end = klass["select_fields"][0], klass["select_fields"][-1] + 1
@@ -194,7 +185,7 @@ class CompiledQuery:
         compiled = _Compiled(
             sql=sql,
             width=compiler.col_count,
-            params=slots,
+            params=self._slots(params),
             model=klass["model"] if klass is not None else None,
             fields=fields,
             model_columns=(start, end),
@@ -204,6 +195,20 @@ class CompiledQuery:
         )
         self._compiled[db] = compiled
         return compiled
+
+    def _slots(self, params: Sequence) -> list:
+        """Per parameter of the compiled SQL: the index of the argument it is, or the query's own
+        constant (a status, a flag)."""
+        slots = []
+        for param in params:
+            found = [
+                i for i, marker in enumerate(self.markers) if type(param) is type(marker) and param == marker
+            ]
+            slots.append(found[0] if found else _Constant(param))
+        missing = set(range(len(self.markers))) - {s for s in slots if isinstance(s, int)}
+        if missing:
+            raise ValueError(f"arguments {sorted(missing)} do not reach the SQL as parameters")
+        return slots
 
 
 @dataclass(frozen=True)
