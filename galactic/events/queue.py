@@ -19,7 +19,6 @@ arguments, on the RQ queue `game_events`, and gives the CONTRACT's guarantees:
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -340,7 +339,7 @@ def put_many(events: Sequence[PendingEvent]) -> list[bool]:
             event.func,
             args=event.args,
             job_id=event.job_id,
-            description=event.job_id,  # not stored (see _job_fields); RQ would compute one
+            description=event.job_id,  # not stored (rq_compat.lean_job_fields); RQ would compute one
             retry=retry,
             result_ttl=settings.GAME_EVENT_RESULT_TTL,
             failure_ttl=None,
@@ -349,40 +348,13 @@ def put_many(events: Sequence[PendingEvent]) -> list[bool]:
         job.origin = queue.name
         job.enqueued_at = datetime.now(UTC)
         now = job.enqueued_at.timestamp()
-        fields = _job_fields(job, queued_now=event.at.timestamp() <= now)
+        fields = rq_compat.lean_job_fields(job, queued_now=event.at.timestamp() <= now)
         write(
             keys=[job.key, *shared_keys],
             args=[job.id, event.at.timestamp(), now, queue.key, *statuses, *fields],
             client=pipe,
         )
     return [bool(created) for created in pipe.execute()]
-
-
-# Fields of RQ's job hash that a game event's job never needs when it is written: its description
-# (the job id says what it is; RQ's Job.fetch and django-rq's pages read a missing one as None).
-_NOT_STORED = frozenset({"description"})
-
-
-def _job_fields(job: Job, *, queued_now: bool) -> list:
-    """The job hash's fields, as RQ's Job.to_dict() gives them, less what costs Redis memory for
-    nothing, per scheduled event: the empty fields (callbacks, started_at, worker_name, ...: RQ
-    reads a missing field as empty and writes them when the job runs), the description, and
-    enqueued_at of a job that is not queued yet (the promoter writes it when it queues the job).
-    created_at is kept to the second and the retry delays without spaces, forms RQ reads as well:
-    with them a job's hash fits Redis's next smaller allocation (about 320 bytes less per
-    event than RQ's own fields). Job.fetch reads back the same job (tests/galactic/test_queue.py)."""
-    fields = []
-    for key, value in job.to_dict().items():
-        if value is None or value == "" or key in _NOT_STORED:
-            continue
-        if key == "enqueued_at" and not queued_now:
-            continue
-        if key == "created_at":
-            value = job.created_at.strftime("%Y-%m-%dT%H:%M:%SZ")
-        elif key == "retry_intervals":
-            value = json.dumps(job.retry_intervals, separators=(",", ":"))
-        fields += [key, value]
-    return fields
 
 
 _scripts: dict[tuple[int, str], Script] = {}
