@@ -153,7 +153,7 @@ def job_arguments(job_id: str, at: datetime) -> dict:
     }
 
 
-# What put() leaves out of a job's hash on purpose (galactic.events.queue._job_fields): the fields RQ
+# What put() leaves out of a job's hash on purpose (galactic.events.rq_compat.lean_job_fields): the fields RQ
 # writes empty (its readers take a missing field for an empty one), the description, and the retry
 # delays written without spaces: less Redis memory per scheduled event. RQ writes them back when it
 # saves the whole job (a retry, say).
