@@ -23,7 +23,8 @@ allocates a ~24 KB latency histogram, one-off bytes that would read as growth pe
 
 Running all 100,000 events through 2 workers would take longer than the 2 minutes a benchmark
 may use, so the after-completion figures come from RUN_EVENTS events (bytes per event left).
-Target: <= 1024 bytes per scheduled event; ~0 left per event once result_ttl has passed.
+Target: <= 512 bytes per scheduled event (below stock RQ's enqueue_at); ~0 left per event once
+result_ttl has passed.
 """
 
 from __future__ import annotations
@@ -220,8 +221,9 @@ def main(argv: list[str] | None = None) -> dict:
         "game": {"setup": "galactic.events.queue.put, fleet:arrival", **game},
         "baseline": {"setup": "stock rq Queue.enqueue_at, same function, args and ids", **stock},
         "after_completion": completed,
-        "target": {"bytes_per_event_max": 1024, "bytes_per_event_after_ttl": "about 0"},
-        "meets_target": game["bytes_per_event"] <= 1024
+        "target": {"bytes_per_event_max": 512, "bytes_per_event_after_ttl": "about 0"},
+        "meets_target": game["bytes_per_event"] <= 512
+        and game["bytes_per_event"] < stock["bytes_per_event"]
         and completed["all_finished"]
         and completed["bytes_per_event_after_registry_cleanup"] < 16,
         "machine": machine,

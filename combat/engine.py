@@ -403,7 +403,7 @@ def _chains_python(
         for c, tgt in zip(current, picks, strict=True):
             chains[c].append(tgt)
             probs.append(_RF_PROB[s_types[shooters[c]]][t_types[tgt]])
-        k = sum(1 for p in probs if p > 0.0)
+        k = len(probs) - probs.count(0.0)  # the shots that may chain (no probability is negative)
         if k == 0:
             break
         draws = iter(gen.random(k).tolist())

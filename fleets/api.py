@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest
-from django.shortcuts import get_object_or_404
+from django.http import Http404, HttpRequest
 from ninja import Query, Router, Schema, Status
 from pydantic import Field, StrictInt
 
@@ -90,9 +89,10 @@ def fleet_list(request: HttpRequest, page: Query[PageParams]) -> dict:
 
 @router.get("/{fleet_id}", response={200: FleetOut, **ERRORS})
 def fleet_detail(request: HttpRequest, fleet_id: int) -> dict:
-    return fleet_json(
-        get_object_or_404(Fleet.objects.select_related("report"), pk=fleet_id, owner=request.auth)
-    )
+    fleet = selectors.fleet_of(fleet_id, request.auth.pk)
+    if fleet is None:
+        raise Http404
+    return fleet_json(fleet)
 
 
 @router.post("/{fleet_id}/recall", response={200: FleetOut, **ERRORS})

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from combat.models import Report
 from fleets import schedules
 from fleets.models import Fleet
+from galactic.db import CompiledQuery
 from galactic.events.queue import PendingEvent
+
+# what a player polls: compiled once per process (see galactic.db.CompiledQuery)
+_FLEET_OF = CompiledQuery(lambda pk, owner: Fleet.objects.filter(pk=pk, owner_id=owner)[:1], int, int)
+_REPORT = CompiledQuery(lambda pk: Report.objects.filter(pk=pk)[:1], int)
 
 
 def pending_events() -> Iterator[PendingEvent]:
@@ -30,3 +36,11 @@ def fleets_of(player_id: int, *, limit: int, offset: int) -> tuple[list[Fleet], 
     """A page of the player's fleets, newest first, and how many there are in all."""
     fleets = Fleet.objects.filter(owner_id=player_id).select_related("report")
     return list(fleets.order_by("-id")[offset : offset + limit]), fleets.count()
+
+
+def fleet_of(fleet_id: int, player_id: int) -> Fleet | None:
+    """The fleet with its report (if it has one yet), if it is the player's."""
+    fleet = _FLEET_OF.first(fleet_id, player_id)
+    if fleet is not None and fleet.report_id is not None:
+        fleet.report = _REPORT.first(fleet.report_id)
+    return fleet

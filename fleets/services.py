@@ -20,8 +20,9 @@ from combat import services as combat
 from combat.models import NpcBase, Report
 from fleets import schedules
 from fleets.models import Fleet
+from galactic import selectors as planet_selectors
 from galactic import timeline
-from galactic.db import bulk_save
+from galactic.db import bulk_save, create_all, insert
 from galactic.errors import Conflict, Invalid, NotFound
 from galactic.flight import cargo_capacity
 from galactic.models import Planet, Player
@@ -75,7 +76,7 @@ def fleet_dispatch(
     ships = dict(ships)
     if origin_id == target_id:
         raise Invalid("origin and target are the same planet", {"target": "must differ from origin"})
-    target = Planet.objects.filter(pk=target_id).first()
+    target = planet_selectors.planet(target_id)
     if target is None:
         raise NotFound("no such target planet", {"target": "not found"})
     if mission == Fleet.Mission.ATTACK and target.owner_id == player.pk:
@@ -91,7 +92,7 @@ def fleet_dispatch(
             speed=speed,
             check=lambda origin, fuel: _check_stock(origin, ships, cargo, fuel),
         )
-        fleet = Fleet.objects.create(
+        fleet = Fleet(
             owner=player,
             mission=mission,
             origin=launch.origin,
@@ -104,6 +105,7 @@ def fleet_dispatch(
             arrive_at=launch.arrive_at,
             return_at=launch.return_at,
         )
+        insert(fleet)  # Fleet.objects.create(), without compiling the INSERT each time
         schedules.schedule_arrival(fleet)
     return fleet
 
@@ -242,7 +244,7 @@ class FleetEvents:
         return follow
 
     def flush(self, run: Run) -> None:
-        Report.objects.bulk_create([report for _, report in self.reports])
+        create_all([report for _, report in self.reports])  # bulk_create; one alone: insert()
         for fleet, report in self.reports:
             fleet.report = report
         bulk_save(self.fleets.values(), ARRIVAL_FIELDS)

@@ -1,11 +1,15 @@
-"""Database helpers the event handlers share."""
+"""Database helpers the hot paths share: one UPDATE for many rows, queries compiled once."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import functools
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 
-from django.db import connection
-from django.db.models import Model
+from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db.models import Field, Model, QuerySet
+from django.db.models.query import ModelIterable, ValuesListIterable, get_related_populators
+from django.db.transaction import TransactionManagementError
 
 
 def bulk_save(objs: Iterable[Model], fields: Sequence[str]) -> None:
@@ -13,7 +17,10 @@ def bulk_save(objs: Iterable[Model], fields: Sequence[str]) -> None:
 
     Django's bulk_update builds a CASE WHEN per field and row, which takes longer to compile than
     the events it saves take to compute. On PostgreSQL this sends one
-    `UPDATE ... FROM (VALUES ...)` instead; elsewhere (SQLite, in development) Django's bulk_update.
+    `UPDATE ... FROM unnest(<one array per column>)` instead: a statement of the same text for
+    any number of rows, built once per shape and process, which psycopg parses once too (it
+    caches statements of up to 50 parameters; one placeholder per row and column would not be);
+    elsewhere (SQLite, in development) Django's bulk_update.
     Like bulk_update, it sends no signals and runs no pre_save (no auto_now fields here).
     """
     objs = list(objs)
@@ -23,18 +30,219 @@ def bulk_save(objs: Iterable[Model], fields: Sequence[str]) -> None:
     if connection.vendor != "postgresql":
         model.objects.bulk_update(objs, fields)
         return
+    sql, columns = _bulk_save_sql(model, tuple(fields), len(objs) == 1)
+    if len(objs) == 1:  # a plain UPDATE ... WHERE pk: cheaper to send than arrays of one
+        params = [field.get_db_prep_save(getattr(objs[0], field.attname), connection) for field in columns]
+    else:
+        params = [
+            [field.get_db_prep_save(getattr(obj, field.attname), connection) for obj in objs]
+            for field in columns
+        ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+@functools.lru_cache(maxsize=64)
+def _bulk_save_sql(model: type[Model], fields: tuple[str, ...], one: bool) -> tuple[str, list[Field]]:
+    """bulk_save's statement (PostgreSQL), built once per model, fields and process; its columns
+    in the order of its parameters."""
     meta = model._meta
     columns = [meta.pk, *(meta.get_field(name) for name in fields)]
     quote = connection.ops.quote_name
-    row = "(" + ", ".join(f"%s::{field.db_type(connection)}" for field in columns) + ")"
+    if one:
+        assignments = ", ".join(f"{quote(field.column)} = %s" for field in columns[1:])
+        sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"
+        return sql, [*columns[1:], meta.pk]
+    arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in columns)
     assignments = ", ".join(f"{quote(field.column)} = v.{quote(field.column)}" for field in columns[1:])
     sql = (
         f"UPDATE {quote(meta.db_table)} AS t SET {assignments} "
-        f"FROM (VALUES {', '.join([row] * len(objs))}) AS v({', '.join(quote(f.column) for f in columns)}) "
+        f"FROM unnest({arrays}) AS v({', '.join(quote(f.column) for f in columns)}) "
         f"WHERE t.{quote(meta.pk.column)} = v.{quote(meta.pk.column)}"
     )
-    params = [
-        field.get_db_prep_save(getattr(obj, field.attname), connection) for obj in objs for field in columns
-    ]
+    return sql, columns
+
+
+def insert(obj: Model) -> None:
+    """Save a new row, as obj.save() does (INSERT, then the key the database gave it), with a
+    statement built once per model and process instead of compiled by Django every time.
+
+    For the rows the hot paths create one at a time (a dispatched fleet). Every concrete field is
+    written; like bulk_create, it sends no signals (this project has no receivers on them).
+    """
+    model = type(obj)
+    sql, fields = _insert_sql(model, connection.vendor)
+    params = [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+        obj.pk = cursor.fetchone()[0]
+    obj._state.adding = False
+    obj._state.db = connection.alias
+
+
+def create_all(objs: Sequence[Model]) -> None:
+    """bulk_create() for rows of one model, keys set on the objects; a single row through insert(),
+    as an event that runs alone creates one (bulk_create compiles its INSERT every time)."""
+    if len(objs) == 1:
+        insert(objs[0])
+    elif objs:
+        type(objs[0]).objects.bulk_create(objs)
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_sql(model: type[Model], vendor: str) -> tuple[str, list[Field]]:
+    meta = model._meta
+    fields = [f for f in meta.local_concrete_fields if f is not meta.auto_field and not f.generated]
+    if any(hasattr(field, "get_placeholder_sql") or hasattr(field, "get_placeholder") for field in fields):
+        raise ValueError(f"{model.__name__} has a field with its own SQL placeholder: use save()")
+    quote = connection.ops.quote_name
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {quote(meta.pk.column)}"
+    )
+    return sql, fields
+
+
+class CompiledQuery:
+    """A query of one shape, compiled to SQL once per process and database, then run with new
+    parameters: for the few queries that every request or event sends.
+
+    Django compiles a queryset to SQL again on every evaluation, which for a row of a few dozen
+    columns takes longer than PostgreSQL takes to answer it (about half the CPU of a request of
+    this API went there). `build(*args)` makes the queryset; it is called once, with a marker in
+    place of each argument, and the markers are found again among the compiled query's parameters.
+    So every argument must reach the SQL as a parameter, unchanged (a key, a text): not through a
+    lookup that transforms it (`__contains`, `__in`, a date part).
+
+    `fetch(*args)` returns model instances (with their select_related() objects; no deferred
+    fields, no annotations), or rows (tuples) for values_list(). The queryset's own conversions of
+    column values apply. A select_for_update() query must run inside a transaction, as Django
+    requires.
+    """
+
+    def __init__(self, build: Callable[..., QuerySet], *kinds: type) -> None:
+        self.build = build
+        self.markers = tuple(_marker(kind, i) for i, kind in enumerate(kinds))
+        self._compiled: dict[str, _Compiled] = {}
+
+    def fetch(self, *args: object) -> list:
+        if len(args) != len(self.markers):
+            raise TypeError(f"{len(self.markers)} arguments expected, got {len(args)}")
+        if any(isinstance(arg, int) and not -(2**63) <= arg < 2**63 for arg in args):
+            return []  # no row has such a key; Django's own lookups answer the same, not an error
+        db = DEFAULT_DB_ALIAS
+        compiled = self._compiled.get(db) or self._compile(db)
+        conn = connections[db]
+        if compiled.for_update and conn.get_autocommit():
+            raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
+        params = [args[p] if isinstance(p, int) else p.value for p in compiled.params]
+        with conn.cursor() as cursor:
+            cursor.execute(compiled.sql, params)
+            rows = cursor.fetchall()
+        if rows and len(rows[0]) != compiled.width:
+            rows = [row[: compiled.width] for row in rows]
+        if compiled.converters:
+            rows = [_convert(row, compiled.converters, conn) for row in rows]
+        if compiled.model is None:
+            return [tuple(row) for row in rows]
+        start, end = compiled.model_columns
+        instances = []
+        for row in rows:
+            instance = compiled.model.from_db(db, compiled.fields, row[start:end])
+            for related in compiled.related:
+                related.populate(row, instance)
+            instances.append(instance)
+        return instances
+
+    def first(self, *args: object) -> object | None:
+        rows = self.fetch(*args)
+        return rows[0] if rows else None
+
+    def _compile(self, db: str) -> _Compiled:
+        queryset = self.build(*self.markers)
+        if queryset.db != db:
+            raise ValueError(f"a compiled query runs on {db!r}, this queryset on {queryset.db!r}")
+        compiler = queryset.query.get_compiler(using=db)
+        sql, params = compiler.as_sql()  # a select_for_update() outside a transaction raises here
+        if queryset._iterable_class is ModelIterable:
+            klass = compiler.klass_info
+            if queryset._fetch_mode.track_peers:
+                raise ValueError("a compiled query does not track peers (fetch mode)")
+            if compiler.annotation_col_map:
+                raise ValueError("a compiled query returns no annotations")
+        elif queryset._iterable_class is ValuesListIterable:
+            klass = None  # rows, as values_list() gives them
+        else:
+            raise ValueError("a compiled query gives model instances or values_list() rows")
+        fields, start, end, related = None, 0, 0, []
+        if klass is not None:
+            start, end = klass["select_fields"][0], klass["select_fields"][-1] + 1
+            fields = [column[0].target.attname for column in compiler.select[start:end]]
+            # Django's own builders of the select_related() objects (what ModelIterable uses)
+            related = get_related_populators(klass, compiler.select, db, queryset._fetch_mode)
+        columns = [column[0] for column in compiler.select[: compiler.col_count]]
+        converters = list(compiler.get_converters(columns).items())
+        compiled = _Compiled(
+            sql=sql,
+            width=compiler.col_count,
+            params=self._slots(params),
+            model=klass["model"] if klass is not None else None,
+            fields=fields,
+            model_columns=(start, end),
+            related=related,
+            converters=converters,
+            for_update=bool(queryset.query.select_for_update),
+        )
+        self._compiled[db] = compiled
+        return compiled
+
+    def _slots(self, params: Sequence) -> list:
+        """Per parameter of the compiled SQL: the index of the argument it is, or the query's own
+        constant (a status, a flag)."""
+        slots = []
+        for param in params:
+            found = [
+                i for i, marker in enumerate(self.markers) if type(param) is type(marker) and param == marker
+            ]
+            slots.append(found[0] if found else _Constant(param))
+        missing = set(range(len(self.markers))) - {s for s in slots if isinstance(s, int)}
+        if missing:
+            raise ValueError(f"arguments {sorted(missing)} do not reach the SQL as parameters")
+        return slots
+
+
+@dataclass(frozen=True)
+class _Constant:
+    value: object
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    width: int  # the columns it returns (a query may select more, for its ordering)
+    params: list  # per parameter: the argument's index, or a _Constant of the query itself
+    model: type[Model] | None
+    fields: list[str] | None
+    model_columns: tuple[int, int]  # where the model's own columns are in a row
+    related: list  # django.db.models.query.RelatedPopulator, per select_related() relation
+    converters: list
+    for_update: bool
+
+
+def _marker(kind: type, index: int) -> object:
+    """A value of `kind` that no real argument takes, told apart from the others by `index`."""
+    if kind is int:
+        return -(2**62) - 7919 * (index + 1)
+    if kind is str:
+        return f"\x00compiled-query-argument-{index}\x00"
+    raise TypeError(f"compiled query arguments are int or str, not {kind.__name__}")
+
+
+def _convert(row: tuple, converters: list, conn: object) -> list:
+    row = list(row)
+    for position, (functions, expression) in converters:
+        value = row[position]
+        for function in functions:
+            value = function(value, expression, conn)
+        row[position] = value
+    return row

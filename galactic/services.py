@@ -12,6 +12,8 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from galactic import selectors
+from galactic.db import bulk_save
 from galactic.errors import NotFound
 from galactic.flight import distance, fleet_speed, flight_seconds, fuel_cost
 from galactic.models import Planet, Player, hash_token
@@ -116,7 +118,7 @@ def planet_launch(
     on its planets, and two launches A -> B and B -> A would deadlock. Raises NotFound when the
     origin is not the player's; `check(origin, fuel)` raises Conflict when the stock falls short.
     """
-    origin = Planet.objects.select_for_update(no_key=True).filter(pk=origin_id, owner=player).first()
+    origin = selectors.planet_of_locked(origin_id, player.pk)
     if origin is None:
         raise NotFound("no such planet of yours", {"origin": "not found"})
     now = timezone.now()
@@ -127,6 +129,6 @@ def planet_launch(
     origin.add(dict(units), sign=-1)
     origin.add(dict(cargo), sign=-1)
     origin.deuterium -= fuel
-    origin.save(update_fields=Planet.STATE_FIELDS)
+    bulk_save([origin], Planet.STATE_FIELDS)  # save(update_fields=...), built once
     duration = timedelta(seconds=flight_seconds(way, fleet_speed(units), speed, settings.GAME_SPEED))
     return Launch(origin, fuel, now, now + duration, now + 2 * duration)

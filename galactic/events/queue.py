@@ -339,7 +339,7 @@ def put_many(events: Sequence[PendingEvent]) -> list[bool]:
             event.func,
             args=event.args,
             job_id=event.job_id,
-            description=f"{event.job_id} at {event.at.isoformat(timespec='milliseconds')}",
+            description=event.job_id,  # not stored (rq_compat.lean_job_fields); RQ would compute one
             retry=retry,
             result_ttl=settings.GAME_EVENT_RESULT_TTL,
             failure_ttl=None,
@@ -347,11 +347,8 @@ def put_many(events: Sequence[PendingEvent]) -> list[bool]:
         )
         job.origin = queue.name
         job.enqueued_at = datetime.now(UTC)
-        fields = []
-        for key, value in job.to_dict().items():
-            if value is not None:
-                fields += [key, value]
-        now = datetime.now(UTC).timestamp()
+        now = job.enqueued_at.timestamp()
+        fields = rq_compat.lean_job_fields(job, queued_now=event.at.timestamp() <= now)
         write(
             keys=[job.key, *shared_keys],
             args=[job.id, event.at.timestamp(), now, queue.key, *statuses, *fields],

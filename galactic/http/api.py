@@ -15,7 +15,6 @@ from typing import Annotated
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404
 from django.urls import re_path
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -25,6 +24,7 @@ from ninja.parser import Parser
 from ninja.security import APIKeyHeader, SessionAuth
 from pydantic import Field, StrictInt
 
+from galactic import selectors
 from galactic.errors import GameError
 from galactic.flight import GALAXIES, SYSTEMS
 from galactic.http.throttle import PlayerWriteThrottle
@@ -52,10 +52,8 @@ class TokenAuth(APIKeyHeader):
         scheme, _, token = key.partition(" ")
         player = None
         if scheme == "Token" and token.strip():
-            player = (
-                Player.objects.select_related("user").filter(token_hash=hash_token(token.strip())).first()
-            )
-        if player is None or not player.user.is_active:
+            player = selectors.player_by_token(hash_token(token.strip()))  # None for an inactive user
+        if player is None:
             raise AuthenticationError(401, "the token is not valid")
         request.player = player
         return player
@@ -314,7 +312,9 @@ def planet_list(request: HttpRequest) -> list[dict]:
 
 @router.get("/planets/{planet_id}", response={200: PlanetOut, **ERRORS})
 def planet_detail(request: HttpRequest, planet_id: int) -> dict:
-    planet = get_object_or_404(Planet, pk=planet_id, owner=request.auth)
+    planet = selectors.planet_of(planet_id, request.auth.pk)
+    if planet is None:
+        raise Http404
     now = timezone.now()
     return {
         "id": planet.pk,

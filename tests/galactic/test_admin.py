@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from django.contrib.auth import get_user_model
+
+from galactic.events import queue
 
 pytestmark = pytest.mark.django_db
 
@@ -44,3 +48,15 @@ def test_dashboard_is_for_staff_only(client, make_player, redis_conn, staff_clie
     client.force_login(player.player.user)
     assert client.get("/django-rq/").status_code in (302, 403)
     assert client.get("/admin/").status_code == 302
+
+
+def test_dashboard_reads_a_scheduled_game_event(staff_client, redis_conn):
+    """The job hash put() writes leaves out RQ's empty fields and description: django-rq's pages
+    still read it."""
+    at = datetime.now(UTC) + timedelta(hours=1)
+    queue.put("fleets.jobs.fleet_arrival", job_id="fleet-arrival-42", at=at, args=(42,))
+    detail = staff_client.get("/django-rq/queues/0/fleet-arrival-42/")
+    assert detail.status_code == 200
+    assert "fleets.jobs.fleet_arrival" in detail.content.decode()
+    scheduled = staff_client.get("/django-rq/queues/0/scheduled/")
+    assert scheduled.status_code == 200 and "fleet-arrival-42" in scheduled.content.decode()

@@ -38,6 +38,29 @@ def test_put_creates_a_scheduled_job_with_the_fixed_id(redis_conn):
 
 
 @pytest.mark.django_db  # Redis only: no table to empty after it
+def test_a_scheduled_job_stores_only_what_the_event_needs_and_reads_back_whole(redis_conn, settings):
+    at = soon(3600)
+    queue.put("tests.jobs.record", job_id="job-lean", at=at, args=(7,))
+    stored = {k.decode() for k in redis_conn.hgetall(Job.key_for("job-lean"))}
+    assert stored == {
+        "created_at", "data", "origin", "status", "timeout", "result_ttl",
+        "retries_left", "retry_intervals", "meta",
+    }  # fmt: skip
+    # under the size of RQ's own job hash for the same event (712 bytes with Redis 7)
+    assert redis_conn.memory_usage(Job.key_for("job-lean")) <= 400
+    job = Job.fetch("job-lean", connection=redis_conn)
+    assert (job.func_name, job.args, job.kwargs, job.origin) == ("tests.jobs.record", (7,), {}, "game_events")
+    assert job.retries_left == len(settings.GAME_EVENT_RETRY_DELAYS)
+    assert job.retry_intervals == settings.GAME_EVENT_RETRY_DELAYS
+    assert (job.result_ttl, job.timeout) == (settings.GAME_EVENT_RESULT_TTL, 300)
+    assert job.meta["due"] == pytest.approx(at.timestamp())
+    assert abs((job.created_at - datetime.now(UTC)).total_seconds()) < 5
+    assert job.enqueued_at is None and job.get_status() == "scheduled"
+    queue.put("tests.jobs.record", job_id="job-lean-due", at=soon(-1), args=(8,))
+    assert Job.fetch("job-lean-due", connection=redis_conn).enqueued_at is not None
+
+
+@pytest.mark.django_db  # Redis only: no table to empty after it
 def test_due_job_goes_straight_to_the_queue(redis_conn):
     queue.put("tests.jobs.record", job_id="job-due", at=soon(-5), args=("due",))
     assert queue.get_queue().job_ids == ["job-due"]
