@@ -7,12 +7,12 @@ from typing import Literal
 
 from django.http import Http404, HttpRequest
 from django.utils import timezone
-from ninja import Query, Router, Schema
+from ninja import Query, Router
 from pydantic import BaseModel, ConfigDict, Field
 
 from combat import selectors, services
 from combat.models import Report
-from galactic.http.api import ERRORS, iso
+from galactic.http.api import ERRORS, PageParams, iso
 
 router = Router(tags=["reports"])
 
@@ -40,10 +40,8 @@ class ReportPage(BaseModel):
     count: int
 
 
-class ReportParams(Schema):
+class ReportParams(PageParams):
     kind: Literal["battle", "delivery", "espionage"] | None = None
-    limit: int = Field(20, ge=1, le=100)
-    offset: int = Field(0, ge=0, le=10**9)
 
 
 def report_json(report: Report, reader_id: int | None = None) -> dict:

@@ -9,7 +9,7 @@ from pydantic import Field, StrictInt
 from combat.api import report_json
 from fleets import selectors, services
 from fleets.models import Fleet
-from galactic.http.api import ERRORS, Amounts, PlanetId, iso
+from galactic.http.api import ERRORS, Amounts, PageParams, PlanetId, iso
 
 router = Router(tags=["fleets"])
 
@@ -42,11 +42,6 @@ class FleetOut(Schema):
 class FleetPage(Schema):
     items: list[FleetOut]
     count: int
-
-
-class PageParams(Schema):
-    limit: int = Field(20, ge=1, le=100)
-    offset: int = Field(0, ge=0, le=10**9)
 
 
 def fleet_json(fleet: Fleet) -> dict:

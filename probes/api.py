@@ -13,7 +13,7 @@ from ninja import Query, Router, Schema, Status
 from pydantic import Field, StrictInt
 
 from combat.api import report_json
-from galactic.http.api import ERRORS, PlanetId, iso
+from galactic.http.api import ERRORS, PageParams, PlanetId, iso
 from probes import selectors, services
 from probes.models import Notice, ProbeMission
 
@@ -60,11 +60,6 @@ class NoticeOut(Schema):
 class NoticePage(Schema):
     items: list[NoticeOut]
     count: int
-
-
-class PageParams(Schema):
-    limit: int = Field(20, ge=1, le=100)
-    offset: int = Field(0, ge=0, le=10**9)
 
 
 def probe_json(mission: ProbeMission) -> dict:

@@ -263,6 +263,13 @@ class ErrorOut(Schema):
 ERRORS = {status: ErrorOut for status in (400, 401, 404, 409, 413, 415, 429)}
 
 
+class PageParams(Schema):
+    """?limit=&offset= of every list endpoint."""
+
+    limit: int = Field(20, ge=1, le=100)
+    offset: int = Field(0, ge=0, le=10**9)
+
+
 class Amounts(Schema):
     metal: int
     crystal: int
