@@ -150,7 +150,7 @@ class Drill:
         )
         self.spawn("scheduler", py, "manage.py", "rqscheduler")
         for i in range(self.workers):
-            self.spawn(f"worker-{i}", py, "manage.py", "rqworker", "game_events", "--with-scheduler")
+            self.spawn(f"worker-{i}", py, "manage.py", "rqworker", "game_events")
 
     def supervise(self) -> None:
         """Restart any app process that exits (as systemd's Restart=always would)."""

@@ -107,7 +107,7 @@ class QueueCheck:
         if not live:
             raise CheckFailed(
                 f"no worker is running on {queue.QUEUE_NAME}: start one with "
-                f"`manage.py rqworker {queue.QUEUE_NAME} --with-scheduler`"
+                f"`manage.py rqworker {queue.QUEUE_NAME}`"
             )
         due = time.time() + WORKER_DELAY
         job_id = self.put(datetime.fromtimestamp(due, UTC))
@@ -115,7 +115,7 @@ class QueueCheck:
         if ran is None:
             raise CheckFailed(
                 f"{_workers(live)}, but none ran {job_id} within {self.worker_timeout:g} s of its "
-                "due time: are they busy, or started without --with-scheduler?"
+                "due time: are they busy, or is their clock off?"
             )
         return f"{_workers(live)}; {job_id} ran {(ran - due) * 1000:.0f} ms after its due time"
 
