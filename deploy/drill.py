@@ -468,7 +468,17 @@ class Drill:
             "resources_after": {k: v for k, v in after.items() if k != "player_ships"},
             "resources_conserved": all(before[k] == after[k] for k in ("metal", "crystal", "deuterium")),
             "ships_conserved": after["player_ships"] == expected_ships,
+            **self.replays(),
         }
+
+    def replays(self) -> dict[str, int]:
+        """Every battle of the run fought again from its report: the same outcome, rounds, losses."""
+        from combat.models import Report
+        from combat.replay import battle_replay
+
+        battles = Report.objects.filter(kind="battle", forces__isnull=False)
+        mismatched = sum(not battle_replay(report).matches for report in battles.iterator())
+        return {"battles_replayed": battles.count(), "battle_replays_differing": mismatched}
 
     def run(self) -> dict:
         self.create_database()
@@ -562,6 +572,7 @@ def main() -> int:
         and result["duplicates"] == 0
         and result["resources_conserved"]
         and result["ships_conserved"]
+        and result["battle_replays_differing"] == 0
     )
     return 0 if ok else 1
 

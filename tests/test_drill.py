@@ -27,6 +27,7 @@ def assert_nothing_lost_or_doubled(result: dict) -> None:
     assert result["events_applied"] == result["events_scheduled"], result
     assert result["resources_conserved"], result
     assert result["ships_conserved"], result
+    assert result["battles_replayed"] > 0 and result["battle_replays_differing"] == 0, result
     assert result["dispatch_statuses"] == {"201": result["fleets"]}, result
 
 
