@@ -26,16 +26,33 @@ Four additions:
   registries and executions, so the dashboard, the stats and crash recovery see every one. If the
   batch fails, nothing of it was written, and its jobs run again one by one with RQ's own code:
   the one that fails gets its retries and lands in the failed registry alone.
+
+And three guards, so that nothing wedges the queue:
+
+- An attempt budget (galactic.events.attempts): a job that fails more than its retries, even across
+  reconciliation's rewrites, or whose worker dies mid-job more than GAME_EVENT_MAX_HANDBACKS times,
+  is quarantined. A job handed back after a crash runs alone, never in a batch, so that a crash is
+  counted against the job that caused it.
+- One run at a time: the worker starts a job it dequeued only by taking it out of the
+  intermediate list in one Lua script (galactic.events.queue.take); crash recovery hands back a
+  stranded job by taking it out of the same list, so the two can never both run it.
+- A Redis that is down or hung does not end the worker: every call has a deadline
+  (REDIS_WORKER_SOCKET_TIMEOUT), the worker logs one line naming the Redis, waits, and goes on.
+  Jobs it was running when Redis went away are handed back once Redis answers again (their
+  handlers are idempotent).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import close_old_connections
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from rq import worker_registration
 from rq.executions import Execution
@@ -45,13 +62,47 @@ from rq.timeouts import JobTimeoutException
 from rq.utils import now
 from rq.worker import SimpleWorker, WorkerStatus
 
-from galactic.events import metrics, queue
+from galactic.events import attempts, metrics, queue
 
 logger = logging.getLogger(__name__)
 events_log = logging.getLogger("galactic.events")
 
 
+class RedisUnavailable(RedisError):
+    """RQ's dequeue loop retries a lost connection by itself, logging a line every time; this one
+    reaches GameWorker.dequeue_job_and_maintain_ttl, which waits with one line per outage."""
+
+
+def _guarded(queue_class: type[Queue]) -> type[Queue]:
+    class GuardedQueue(queue_class):
+        @classmethod
+        def dequeue_any(cls, *args, **kwargs):
+            try:
+                return super().dequeue_any(*args, **kwargs)
+            except RedisConnectionError as error:
+                raise RedisUnavailable(f"{error.__class__.__name__}: {error}") from error
+
+    return GuardedQueue
+
+
 class GameWorker(SimpleWorker):
+    # A worker waits for jobs 5 s at a time, so its Redis calls can have a deadline (RQ's default
+    # wait is 405 s, and the deadline RQ gives the worker's client is the wait plus 10 s).
+    @property
+    def dequeue_timeout(self) -> int:
+        return 5
+
+    @property
+    def connection_timeout(self) -> float:
+        return max(settings.REDIS_WORKER_SOCKET_TIMEOUT, self.dequeue_timeout + 1)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.queue_class = _guarded(self.queue_class)
+        self._redis_trouble = threading.Event()
+        self._dropped_jobs = False  # Redis went away mid-job: hand the job back once it answers
+        self._last_error: BaseException | None = None
+
     def serialize(self) -> dict:
         # Marks the worker as one that keeps a liveness key (recover_abandoned trusts only those).
         return {**super().serialize(), "liveness": "1"}
@@ -62,6 +113,8 @@ class GameWorker(SimpleWorker):
         # time at thousands of events a second): RQ_LOG_LEVEL, unless started with -v 2 (DEBUG).
         if self.log.getEffectiveLevel() > logging.DEBUG:
             self.log.setLevel(settings.RQ_LOG_LEVEL)
+        # the promoter and liveness threads use the process's shared client: the same deadline
+        queue.set_socket_timeout(queue.get_connection(), self.connection_timeout)
         # alive before the first job can start, so no other worker mistakes it for a dead one
         self.connection.set(queue.liveness_key(self.name), 1, ex=queue.LIVENESS_TTL)
         self._stop_liveness = threading.Event()
@@ -72,9 +125,70 @@ class GameWorker(SimpleWorker):
         stop = getattr(self, "_stop_liveness", None)
         if stop is not None:
             stop.set()
-            self.connection.delete(queue.liveness_key(self.name))
-            metrics.flush(self.connection)
-        super().teardown()
+            try:
+                self.connection.delete(queue.liveness_key(self.name))
+                metrics.flush(self.connection)
+            except RedisError as error:  # stopping while Redis is away: its key expires by itself
+                self._redis_down(error)
+        try:
+            super().teardown()
+        except RedisError as error:
+            self._redis_down(error)
+
+    # --- Redis away ----------------------------------------------------------------------------------
+
+    def _redis_down(self, error: BaseException) -> None:
+        """One line per outage (from whichever thread notices first), not one per failed call."""
+        if not self._redis_trouble.is_set():
+            self._redis_trouble.set()
+            logger.warning(
+                "worker %s: Redis at %s does not answer (%s); waiting for it",
+                self.name,
+                queue.redis_location(),
+                error.__class__.__name__,
+            )
+
+    def _redis_up(self) -> None:
+        if self._redis_trouble.is_set():
+            self._redis_trouble.clear()
+            logger.warning("worker %s: Redis at %s answers again", self.name, queue.redis_location())
+
+    def dequeue_job_and_maintain_ttl(self, timeout: int | None, max_idle_time: int | None = None):
+        while True:
+            try:
+                if self._dropped_jobs:
+                    queue.recover_abandoned(dropped_by=self.name)
+                    self._dropped_jobs = False
+                result = super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+            except RedisError as error:
+                self._redis_down(error)
+                if self._stop_requested:
+                    return None
+                self._stop_liveness.wait(1)
+                continue
+            self._redis_up()
+            return result
+
+    def heartbeat(self, timeout: int | None = None, pipeline=None) -> None:
+        if pipeline is not None:
+            return super().heartbeat(timeout, pipeline=pipeline)
+        try:
+            super().heartbeat(timeout)
+        except RedisError as error:
+            self._redis_down(error)
+        return None
+
+    def check_for_suspension(self, burst: bool) -> None:
+        try:
+            super().check_for_suspension(burst)
+        except RedisError as error:
+            self._redis_down(error)
+
+    def run_maintenance_tasks(self) -> None:
+        try:
+            super().run_maintenance_tasks()
+        except RedisError as error:
+            self._redis_down(error)
 
     def _start_scheduler(self, burst: bool = False, *args, **kwargs) -> None:
         if burst:  # promote what is due now, once, as RQ's burst mode does
@@ -99,7 +213,7 @@ class GameWorker(SimpleWorker):
                 elif wait > 0:
                     time.sleep(wait)
             except RedisError as error:
-                logger.warning("promoter: %s", error)
+                self._redis_down(error)
                 self._stop_liveness.wait(0.5)
 
     def _keep_alive(self) -> None:
@@ -108,11 +222,14 @@ class GameWorker(SimpleWorker):
         while not self._stop_liveness.is_set():
             try:
                 connection.set(queue.liveness_key(self.name), 1, ex=queue.LIVENESS_TTL)
+                queue.tick()
                 self._reregister_after_wipe(connection)
                 queue.recover_abandoned()
                 metrics.flush(connection)
             except RedisError as error:  # Redis down or restarting: keep trying, the worker loop copes
-                logger.warning("liveness: %s", error)
+                self._redis_down(error)
+            except Exception:  # the database behind recovery's records: never end this thread
+                logger.warning("liveness: crash recovery failed; trying again", exc_info=True)
             self._stop_liveness.wait(beat)
 
     def _reregister_after_wipe(self, connection) -> None:
@@ -126,12 +243,73 @@ class GameWorker(SimpleWorker):
             worker_registration.register(self, pipe)
             pipe.execute()
 
-    def execute_job(self, job: Job, queue: Queue) -> None:
-        batch = self._batch_of(job)
-        if batch is None:
-            super().execute_job(job, queue)
-        else:
-            self._execute_batch(job, batch, queue)
+    def execute_job(self, job: Job, rq_queue: Queue) -> None:
+        try:
+            taken = self._take(job, rq_queue)
+            if taken is None:
+                return
+            batch = None if taken.crashed_before else self._batch_of(job)
+            if batch is None:
+                self.perform_job(job, rq_queue)
+            else:
+                self._execute_batch(job, batch, rq_queue)
+        except RedisError as error:  # the job's outcome may be unrecorded: hand it back later
+            self._redis_down(error)
+            self._dropped_jobs = True
+
+    def _take(self, job: Job, rq_queue: Queue) -> queue.Taken | None:
+        """RQ's prepare_execution, but only if crash recovery did not hand the job back meanwhile."""
+        ttl = self.get_heartbeat_ttl(job)
+        taken = queue.take(
+            rq_queue,
+            job,
+            worker_name=self.name,
+            worker_key=self.key,
+            ttl=ttl,
+            via_intermediate=len(self.queues) == 1,  # RQ dequeues through the list only then
+        )
+        if taken is None:
+            logger.warning("%s was handed back before this worker started it; another runs it", job.id)
+            return None
+        self.execution = Execution(taken.execution_id, job.id, self.connection, worker_name=self.name)
+        return taken
+
+    # --- the attempt budget ----------------------------------------------------------------------------
+
+    def handle_exception(self, job: Job, *exc_info) -> None:
+        self._last_error = exc_info[1]
+        super().handle_exception(job, *exc_info)
+
+    def handle_job_failure(self, job: Job, queue: Queue, started_job_registry=None, exc_string: str = ""):
+        """RQ's, with the failure counted against the event's budget: once spent, no more retries."""
+        error, self._last_error = self._last_error, None
+        counted = error is not None and not attempts.is_transient(error)
+        spent = False
+        if counted:
+            with contextlib.suppress(RedisError):  # not counted then; RQ's retries still end
+                spent = attempts.count_failure(self.connection, job.id) >= attempts.failure_budget()
+            if spent:
+                job.retries_left = 0  # to the failed registry, where the quarantine keeps it
+        super().handle_job_failure(job, queue, started_job_registry, exc_string=exc_string)
+        if counted:
+            attempts.record(job.id, "failed", worker=self.name, detail=exc_string)
+        if spent:
+            self._quarantine(job, exc_string)
+
+    def _quarantine(self, job: Job, error: str) -> None:
+        try:
+            attempts.mark_quarantined(self.connection, job.id)
+        except RedisError as redis_error:
+            self._redis_down(redis_error)
+        due = job.meta.get("due")
+        attempts.quarantine(
+            job.id,
+            func=job.func_name,
+            args=job.args,
+            due=datetime.fromtimestamp(due, UTC) if due else None,
+            reason=attempts.failure_reason(),
+            error=error,
+        )
 
     def perform_job(self, job: Job, queue: Queue) -> bool:
         close_old_connections()  # drops a connection that broke or aged in the previous job
@@ -165,11 +343,11 @@ class GameWorker(SimpleWorker):
         limit = settings.GAME_EVENT_BATCH_SIZE - 1
         claimed = queue.claim_more(rq_queue, batch.id_prefix, limit, worker_name=self.name, ttl=ttl)
         if not claimed:
-            super().execute_job(first, rq_queue)
+            self.perform_job(first, rq_queue)  # started already (_take)
             return
         close_old_connections()  # drops a connection that broke or aged in the previous job
         started = time.time()
-        executions = [self._start(first, ttl, rq_queue)]
+        executions = [self.execution]
         jobs, strays = [first], []
         for taken in claimed:
             job = self.job_class(taken.job_id, connection=self.connection, serializer=self.serializer)
@@ -198,19 +376,6 @@ class GameWorker(SimpleWorker):
             self.execution = execution  # which cleans up the execution it is given
             self.perform_job(job, rq_queue)
         self.set_state(WorkerStatus.IDLE)
-
-    def _start(self, job: Job, ttl: int, rq_queue: Queue) -> Execution:
-        """What RQ does before it runs the job it dequeued (SimpleWorker.execute_job's
-        prepare_execution and perform_job's prepare_job_execution), in one round trip."""
-        with self.connection.pipeline() as pipe:
-            self.set_current_job_id(job.id, pipeline=pipe)
-            self.heartbeat(ttl, pipeline=pipe)
-            self.set_state(WorkerStatus.BUSY, pipeline=pipe)
-            execution = Execution.create(job, ttl, pipeline=pipe, worker_name=self.name)
-            job.prepare_for_execution(self.name, pipeline=pipe)
-            pipe.lrem(rq_queue.intermediate_queue_key, 1, job.id)
-            pipe.execute()
-        return execution
 
     def _finish_batch(
         self, jobs: list[Job], executions: list[Execution], results: list, *, duration: float
