@@ -11,7 +11,9 @@ discovered one has fought the owner's ships, and the owner holds a notice pointi
 
 from __future__ import annotations
 
+import logging
 import random
+import traceback
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -22,12 +24,15 @@ from combat.engine import Side, resolve_battle
 from combat.models import NpcBase, Report
 from combat.services import battle_seed
 from galactic.errors import Conflict, Invalid, NotFound
+from galactic.events import attempts, queue
 from galactic.flight import SPEED_PERCENTS
 from galactic.models import Planet, Player
 from galactic.services import planet_launch
 from galactic.ships import PROBE, TECHNOLOGIES
 from probes import espionage
 from probes.models import Notice, ProbeMission
+
+logger = logging.getLogger(__name__)
 
 MAX_PROBES = 10**12  # as fleets.services.MAX_AMOUNT: refuses numbers that would overflow the columns
 BATCH_SIZE = 100
@@ -140,25 +145,31 @@ def probe_missions_advance(*, now: datetime, batch_size: int = BATCH_SIZE) -> di
     other's missions), then the planets they touch, by primary key. A planet locked by another run
     is waited for, for at most one batch of that run. Idempotent: the status is re-checked on the
     locked row, so each arrival and each return happens exactly once. Schedules nothing.
+    A mission that fails is left out of this run (the others advance) and counted against its own
+    attempt budget; once spent, it is quarantined and left out of every run until an operator
+    releases it (see _advance_isolated).
     Returns counts: batches, arrived, discovered, destroyed, returned.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     total = AdvanceCounts()
+    left_out = {int(job_id.rsplit("-", 1)[1]) for job_id in attempts.quarantined_ids(MISSION_JOB_PREFIX)}
     while True:
-        counts = _advance_batch(now, batch_size)
+        counts = _advance_batch(now, batch_size, left_out)
         if counts is None:
             return total.as_dict()
         total.add(counts)
 
 
-def _advance_batch(now: datetime, batch_size: int) -> AdvanceCounts | None:
-    """One batch in one transaction; None when nothing (unlocked) is due any more."""
+def _advance_batch(now: datetime, batch_size: int, left_out: set[int]) -> AdvanceCounts | None:
+    """One batch in one transaction; None when nothing (unlocked) is due any more. Missions that
+    fail are added to `left_out`."""
     with transaction.atomic():
         missions = list(
             ProbeMission.objects.select_for_update(skip_locked=True, of=("self",), no_key=True)
             .select_related("owner", "origin")
             .filter(_due(now))
+            .exclude(pk__in=left_out)
             .order_by("pk")[:batch_size]
         )
         if not missions:
@@ -167,13 +178,72 @@ def _advance_batch(now: datetime, batch_size: int) -> AdvanceCounts | None:
         counts = AdvanceCounts(batches=1)
         # Planets are settled forwards only: handle events in the order they happened.
         for mission in sorted(missions, key=_event_time):
-            if mission.status == Status.OUTBOUND:
-                _arrive(mission, planets[mission.target_id], counts)
-            elif mission.status == Status.RETURNING:
-                _land(mission, planets[mission.origin_id], counts)
-        for planet in planets.values():
-            planet.save()
+            if not _advance_isolated(mission, planets, counts):
+                left_out.add(mission.pk)
     return counts
+
+
+# --- failure isolation: one mission that fails never stalls the others --------------------------------
+
+MISSION_JOB_PREFIX = "probe-mission-"  # the id a mission's attempts and quarantine go under
+MISSION_JOB = "probes.jobs.probe_mission"
+
+
+def _advance_one(mission: ProbeMission, planets: dict[int, Planet], counts: AdvanceCounts) -> Planet:
+    """Arrive or land one (locked) mission on its (locked) planet; returns that planet."""
+    if mission.status == Status.OUTBOUND:
+        planet = planets[mission.target_id]
+        _arrive(mission, planet, counts)
+    else:
+        planet = planets[mission.origin_id]
+        _land(mission, planet, counts)
+    return planet
+
+
+def _advance_isolated(mission: ProbeMission, planets: dict[int, Planet], counts: AdvanceCounts) -> bool:
+    """Advance one mission in a savepoint of its own, saving its planet with it. If it fails, its
+    writes are undone, its planet is read back (with what the missions before it saved), and the
+    failure is counted against its budget. A lost connection fails the whole run, as before: an
+    outage is not the mission's fault. True when it advanced."""
+    own = AdvanceCounts()
+    planet = planets[mission.target_id if mission.status == Status.OUTBOUND else mission.origin_id]
+    try:
+        with transaction.atomic():
+            _advance_one(mission, planets, own)
+            planet.save()
+    except Exception as error:
+        if attempts.is_transient(error):
+            raise
+        planet.refresh_from_db()
+        at = mission.arrive_at if mission.status == Status.OUTBOUND else mission.return_at
+        attempts.note_failure(
+            queue.get_connection(),
+            f"{MISSION_JOB_PREFIX}{mission.pk}",
+            func=MISSION_JOB,
+            args=[mission.pk],
+            due=at,
+            error=traceback.format_exc(),
+        )
+        logger.warning("probe:update: mission %s failed; the others go on", mission.pk, exc_info=True)
+        return False
+    counts.add(own)
+    return True
+
+
+def probe_mission_advance(mission_id: int, *, now: datetime) -> bool:
+    """Advance one mission if it is due (an operator's release of a quarantined mission). False
+    when it is not due (any more): nothing to do."""
+    with transaction.atomic():
+        mission = (
+            ProbeMission.objects.select_for_update(of=("self",), no_key=True)
+            .select_related("owner", "origin")
+            .filter(_due(now), pk=mission_id)
+            .first()
+        )
+        if mission is None:
+            return False
+        _advance_one(mission, _lock_planets([mission]), AdvanceCounts()).save()
+    return True
 
 
 def _event_time(mission: ProbeMission) -> tuple[datetime, int]:

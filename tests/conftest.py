@@ -23,6 +23,14 @@ from galactic.services import NewPlayer
 REPO = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True)
+def closed_breaker() -> Iterator[None]:
+    """Each test starts with the Redis circuit breaker closed, whatever the last one did."""
+    queue.breaker.reset()
+    yield
+    queue.breaker.reset()
+
+
 @pytest.fixture
 def redis_conn() -> Iterator[Redis]:
     """The queue's Redis (a database index of its own), empty at the start of the test."""

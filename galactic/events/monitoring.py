@@ -6,12 +6,12 @@ import hmac
 import logging
 
 from django.conf import settings
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 from redis.exceptions import RedisError
 
-from galactic.events import metrics, queue
+from galactic.events import attempts, metrics, queue
 
 logger = logging.getLogger(__name__)
 
@@ -28,15 +28,34 @@ def _database_ok() -> bool:
         return False
 
 
-@require_GET
-def health(request: HttpRequest) -> JsonResponse:
-    database_ok = _database_ok()
+def _quarantined() -> int | None:
+    try:
+        return attempts.quarantined_count()
+    except DatabaseError:
+        return None
+
+
+def _queue_stats() -> queue.QueueStats | None:
+    """The queue figures, or None when Redis does not answer (within one socket timeout; at once
+    while the breaker is open after a failure)."""
+    if not queue.breaker.allows():
+        return None
     try:
         stats = queue.get_queue_stats()
-        redis_ok = True
-    except RedisError:
-        logger.warning("health: Redis check failed", exc_info=True)
-        stats, redis_ok = None, False
+    except RedisError as error:
+        queue.breaker.trip(error)
+        return None
+    queue.breaker.ok()
+    return stats
+
+
+@require_GET
+def health(request: HttpRequest) -> JsonResponse:
+    """200 when the database and Redis answer, else 503 (within a second). Quarantined events are
+    reported, but do not make the box unhealthy: they wait for an operator, not for a restart."""
+    database_ok = _database_ok()
+    stats = _queue_stats()
+    redis_ok = stats is not None
     ok = database_ok and redis_ok
     body = {
         "status": "ok" if ok else "error",
@@ -44,6 +63,7 @@ def health(request: HttpRequest) -> JsonResponse:
         "redis": "ok" if redis_ok else "error",
         "queues": {queue.QUEUE_NAME: stats.as_dict() if stats else None},
         "workers": stats.workers if stats else None,
+        "quarantined": _quarantined() if database_ok else None,
     }
     return JsonResponse(body, status=200 if ok else 503)
 
@@ -75,4 +95,5 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     body += REDIS_UP.format(1)
     body += "# TYPE game_events_jobs gauge\n" + "\n".join(gauges) + "\n"
     body += f"# TYPE game_events_workers gauge\ngame_events_workers {stats.workers}\n"
+    body += f"# TYPE game_events_quarantined gauge\ngame_events_quarantined {attempts.quarantined_count()}\n"
     return HttpResponse(body, content_type="text/plain; version=0.0.4")

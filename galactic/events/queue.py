@@ -456,6 +456,11 @@ class Breaker:
                 settings.REDIS_BREAKER_SECONDS,
             )
 
+    def reset(self) -> None:
+        """Closed, as at start (for tests: each process keeps one breaker for its life)."""
+        with self._lock:
+            self._down, self._open_until = False, 0.0
+
     def ok(self) -> None:
         if self._down:
             with self._lock:
