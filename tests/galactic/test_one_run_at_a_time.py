@@ -90,7 +90,7 @@ def test_workers_killed_at_random_never_run_a_job_twice_at_once(redis_conn, proc
     1.2 s and replaced at once. Every job ends up done, and PostgreSQL saw no two runs of one job
     overlap: no run failed to take the job's advisory lock, and no two finished runs intersect."""
     env = process_env(GAME_EVENT_MAX_HANDBACKS="1000")  # this test is about overlap, not budgets
-    workers = [processes.worker(env=env) for _ in range(4)]
+    workers = [processes.worker("--with-scheduler", env=env) for _ in range(4)]
     wait_for(lambda: queue.get_queue_stats().workers == 4, timeout=30)
     rng = random.Random(13)
     names = [f"hammer-{i}" for i in range(120)]
@@ -104,9 +104,13 @@ def test_workers_killed_at_random_never_run_a_job_twice_at_once(redis_conn, proc
         victim = rng.randrange(len(workers))
         workers[victim].send_signal(signal.SIGKILL)
         workers[victim].wait()
-        workers[victim] = processes.worker(env=env)
+        workers[victim] = processes.worker("--with-scheduler", env=env)
         kills += 1
-    wait_for(lambda: _done() == set(names), timeout=120, interval=0.5)
+    try:
+        wait_for(lambda: _done() == set(names), timeout=120, interval=0.5)
+    except AssertionError:
+        left = sorted(set(names) - _done())
+        raise AssertionError({name: queue.job_status(name) for name in left}) from None
     runs = _runs()
     assert kills >= 20
     assert len(runs) > len(names), "no job was ever killed mid-run: the test proved nothing"
