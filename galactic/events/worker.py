@@ -102,6 +102,9 @@ class GameWorker(SimpleWorker):
         self._redis_trouble = threading.Event()
         self._dropped_jobs = False  # Redis went away mid-job: hand the job back once it answers
         self._last_error: BaseException | None = None
+        # Held while the liveness thread hands jobs back; the worker waits for it before starting a
+        # job, so a job it just handed back (and may die running) has its crash recorded first.
+        self._recovering = threading.Lock()
 
     def serialize(self) -> dict:
         # Marks the worker as one that keeps a liveness key (recover_abandoned trusts only those).
@@ -224,7 +227,8 @@ class GameWorker(SimpleWorker):
                 connection.set(queue.liveness_key(self.name), 1, ex=queue.LIVENESS_TTL)
                 queue.tick()
                 self._reregister_after_wipe(connection)
-                queue.recover_abandoned()
+                with self._recovering:
+                    queue.recover_abandoned()
                 metrics.flush(connection)
             except RedisError as error:  # Redis down or restarting: keep trying, the worker loop copes
                 self._redis_down(error)
@@ -244,6 +248,8 @@ class GameWorker(SimpleWorker):
             pipe.execute()
 
     def execute_job(self, job: Job, rq_queue: Queue) -> None:
+        with self._recovering:
+            pass  # see __init__
         try:
             taken = self._take(job, rq_queue)
             if taken is None:
