@@ -179,7 +179,8 @@ def test_a_job_that_kills_its_worker_is_handed_back_twice_then_quarantined(redis
     wait_for(settled, timeout=deadline, interval=0.2)
     assert len(runs("killer-1")) == 3  # the first run and two hand-backs
     assert len(runs("innocent-1")) == 1
-    assert [a.kind for a in EventAttempt.objects.filter(job_id="killer-1")] == ["crashed"] * 3, processes.logs()
+    crashes = [a.kind for a in EventAttempt.objects.filter(job_id="killer-1")]
+    assert crashes == ["crashed"] * 3, processes.logs()
     assert (
         QuarantinedEvent.objects.get(job_id="killer-1").reason == "its worker died 3 times while running it"
     )
