@@ -425,6 +425,8 @@ def _put_after_commit(events: list[PendingEvent]) -> None:
         put_many(events)
     except RedisError as error:
         breaker.trip(error)
+    else:
+        breaker.ok()
 
 
 class Breaker:
