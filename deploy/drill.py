@@ -228,12 +228,13 @@ class Drill:
             target_id=npc.planet_id,
             mission=Fleet.Mission.ATTACK,
             ships={"battleship": 10**8},
-            fuel=0,
+            fuel=1,  # the least a fleet burns; taken from the origin below, so nothing is made
             speed=100,
             depart_at=at,
             arrive_at=at + timedelta(seconds=20 * self.time_scale),
             return_at=at + timedelta(seconds=40 * self.time_scale),
         )
+        Planet.objects.filter(pk=home.pk).update(deuterium=home.deuterium - 1)
         self.targets["giant"] = fleet.pk
         self.figures["giant_battle_set_up_s"] = round(time.time() - now, 2)
 

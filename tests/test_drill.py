@@ -74,3 +74,30 @@ def test_each_fault_alone(fault):
         assert_hang_answered(result)
     else:
         assert result[f"{fault.replace('-', '_')}_recovery_s"] is not None, result
+
+
+@pytest.mark.django_db
+def test_the_giant_battle_is_set_up_as_a_pending_attack(make_player, monkeypatch):
+    """--giant-battle (run only once combat/engine.py has its large-battle mode): 10^8 battleships
+    against an NPC base holding 10^8, written to the database, which reconciliation schedules."""
+    import importlib.util
+
+    from combat.models import NpcBase
+    from combat.services import npc_seed
+    from fleets.models import Fleet
+    from galactic.events.reconcile import pending_events
+    from galactic.models import Planet
+
+    spec = importlib.util.spec_from_file_location("drill", REPO / "deploy" / "drill.py")
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "drill", module)  # its dataclasses look themselves up there
+    spec.loader.exec_module(module)
+    alice = make_player("alice")
+    npc_seed(count=6)
+    run = module.Drill(workers=1, fleets=0, faults=(), game_speed=500, pg_restart_cmd=None, timeout=1)
+    run.create_giant_battle([{"home": alice.home.pk}])
+    fleet = Fleet.objects.get(pk=run.targets["giant"])
+    assert fleet.ships == {"battleship": 10**8} and fleet.status == Fleet.Status.OUTBOUND
+    assert Planet.objects.get(pk=fleet.target_id).battleship == 10**8
+    assert NpcBase.objects.filter(planet_id=fleet.target_id).exists()
+    assert f"fleet-arrival-{fleet.pk}" in {event.job_id for event in pending_events()}

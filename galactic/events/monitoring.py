@@ -85,11 +85,13 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
             {"error": "forbidden", "detail": "staff or the metrics token only", "fields": {}}, status=403
         )
     try:
+        if not queue.breaker.allows():  # Redis failed moments ago: answer at once
+            raise RedisError("the circuit breaker is open")
         stats = queue.get_queue_stats()
         body = metrics.prometheus_text(queue.get_connection())
-    except RedisError:
+    except RedisError as error:
         # the figures live in Redis: say that it is down, as a gauge an alert can watch
-        logger.warning("metrics: Redis does not answer", exc_info=True)
+        queue.breaker.trip(error)
         return HttpResponse(REDIS_UP.format(0), content_type="text/plain; version=0.0.4")
     gauges = [f'game_events_jobs{{state="{state}"}} {count}' for state, count in stats.as_dict().items()]
     body += REDIS_UP.format(1)
