@@ -276,14 +276,18 @@ class Drill:
 
         def send(order: tuple[str, dict]) -> None:
             nonlocal done
-            for _ in range(20):  # a web worker restarting refuses connections for a moment
+            status = 0
+            for _ in range(40):
                 try:
                     status, _ = self.http("POST", "/api/fleets", order[1], token=order[0])
+                except OSError:  # a web worker restarting refuses connections for a moment
+                    status = 0
+                if 0 < status < 500:
                     break
-                except OSError:
-                    time.sleep(0.25)
-            else:
-                status = 0
+                # PostgreSQL restarting: the dispatch was rolled back; a player would send it again
+                with lock:
+                    self.figures["dispatch_retries"] = self.figures.get("dispatch_retries", 0) + 1
+                time.sleep(0.25)
             with lock:
                 statuses[status] = statuses.get(status, 0) + 1
                 done += 1
