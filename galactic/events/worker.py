@@ -144,11 +144,12 @@ class GameWorker(SimpleWorker):
         """One line per outage (from whichever thread notices first), not one per failed call."""
         if not self._redis_trouble.is_set():
             self._redis_trouble.set()
+            cause = error.__cause__ if isinstance(error, RedisUnavailable) and error.__cause__ else error
             logger.warning(
                 "worker %s: Redis at %s does not answer (%s); waiting for it",
                 self.name,
                 queue.redis_location(),
-                error.__class__.__name__,
+                cause.__class__.__name__,
             )
 
     def _redis_up(self) -> None:
