@@ -16,7 +16,9 @@ counted: an outage must not quarantine the events that happened to run during it
 The counters live in Redis (`gc:attempts:<job id>`, atomic with crash recovery's Lua), the history
 of attempts and the quarantine in PostgreSQL (galactic.events.models), so a wiped Redis forgets
 neither. A quarantined event stays in the failed registry with its traceback; reconciliation and
-put() leave it alone; only an operator's release (galactic.events.stuck) runs it again.
+leave it alone; only an operator's release (galactic.events.stuck) runs it again. Should the
+database be down at the moment of quarantine, the record is missed, reconciliation writes the job
+again, and its next failure or crash quarantines it at once (the counters are still spent).
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ def count_failure(connection: Redis, job_id: str) -> int:
 
 
 def mark_quarantined(connection: Redis, job_id: str) -> None:
-    """put() refuses to write a job over a quarantined event (see queue._PUT_SCRIPT)."""
+    """Say so next to the counters too (the admin and an operator reading Redis see it there)."""
     pipe = connection.pipeline(transaction=True)
     pipe.hset(counter_key(job_id), "quarantined", 1)
     pipe.expire(counter_key(job_id), COUNTER_TTL)

@@ -65,11 +65,11 @@ DEFAULT_FAILURE_TTL = 365 * 24 * 3600  # RQ's: how long the failed registry keep
 
 
 # KEYS: job hash, queue list, scheduled registry, failed registry, finished registry, set of queues,
-# wake-up list of the promoters, the event's attempt counters. ARGV: job id, due timestamp (float
-# seconds), now, queue key, then HSET pairs. Returns 1 when it created the job, 0 when a live job
-# with that id already existed, -1 when the event is quarantined (its failed job stays as it is).
+# wake-up list of the promoters. ARGV: job id, due timestamp (float seconds), now, queue key, then
+# HSET pairs. Returns 1 when it created the job, 0 when a live job with that id already existed.
+# A quarantined event is not written by reconciliation, which reads the quarantine in PostgreSQL: a
+# mark here that the database missed (it was down) would wedge the event for good.
 _PUT_SCRIPT = """
-if redis.call('HGET', KEYS[8], 'quarantined') then return -1 end
 local status = redis.call('HGET', KEYS[1], 'status')
 if status == 'queued' or status == 'scheduled' or status == 'started' or status == 'deferred' then
     return 0
@@ -136,8 +136,9 @@ if not head then return {} end
 local taken, others = {}, {}
 for _, id in ipairs(head) do
     local job = ARGV[6] .. id
-    if #taken == limit or string.sub(id, 1, #prefix) ~= prefix then
-        others[#others + 1] = id
+    if #taken == limit or string.sub(id, 1, #prefix) ~= prefix
+        or redis.call('HEXISTS', 'gc:attempts:' .. id, 'crashes') == 1 then
+        others[#others + 1] = id  -- a job handed back after a crash runs alone
     elseif redis.call('EXISTS', job) == 1 then
         local execution_id = ARGV[9] .. (#taken + 1)
         local member = id .. ':' .. execution_id
@@ -529,11 +530,11 @@ def put_many(events: Sequence[PendingEvent]) -> list[bool]:
                 fields += [key, value]
         now = datetime.now(UTC).timestamp()
         write(
-            keys=[job.key, *shared_keys, attempts_key(job.id)],
+            keys=[job.key, *shared_keys],
             args=[job.id, event.at.timestamp(), now, queue.key, *fields],
             client=pipe,
         )
-    return [created == 1 for created in pipe.execute()]
+    return [bool(created) for created in pipe.execute()]
 
 
 _scripts: dict[tuple[int, str], Script] = {}
