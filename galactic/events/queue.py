@@ -266,7 +266,12 @@ def take(
     args = [job.id, execution_id, worker_name, started.timestamp(), utcformat(started), ttl]
     args.append(int(via_intermediate))
     answer = _script(rq_queue.connection, _TAKE_SCRIPT)(keys=keys, args=args)
-    return Taken(execution_id, bool(answer[1])) if answer else None
+    if not answer:
+        return None
+    # the job object as RQ's prepare_for_execution leaves it (what the script wrote to its hash)
+    job.started_at, job.last_heartbeat, job.worker_name = started, started, worker_name
+    job._status = JobStatus.STARTED
+    return Taken(execution_id, bool(answer[1]))
 
 
 def attempts_key(job_id: str) -> str:
