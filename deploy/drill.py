@@ -486,6 +486,7 @@ class Drill:
     def fault_redis_hang(self) -> None:
         """Redis stops answering for 10 s; meanwhile dispatches and /health are timed."""
         redis_proc = self.stack.redis_proc
+        self.figures["dispatch_ms_before_hang"] = self.timed_dispatches()
         redis_proc.send_signal(signal.SIGSTOP)
         started = time.monotonic()
         try:
@@ -496,14 +497,20 @@ class Drill:
             redis_proc.send_signal(signal.SIGCONT)
         self.figures["redis_hang_recovery_s"] = self.wait_until(self.all_pending_back_in_redis)
 
-    def probe_hung_api(self) -> tuple[list[float], list]:
-        """Dispatch eight fleets and ask /health while Redis hangs: how long each took."""
+    def timed_dispatches(self) -> list:
+        """Dispatch eight fleets, one after the other: how long each took (ms), or its status."""
         order = self.hang_order
         times = []
-        for _ in range(8):  # the first in each web process waits one socket timeout
+        for _ in range(8):
             start = time.monotonic()
             status, _ = self.http("POST", "/api/fleets", order[1], token=order[0])
             times.append(round((time.monotonic() - start) * 1000, 1) if status == 201 else f"status {status}")
+        return times
+
+    def probe_hung_api(self) -> tuple[list, list]:
+        """Dispatch eight fleets and ask /health while Redis hangs: how long each took. The first
+        dispatch in each web process waits one socket timeout, then its breaker is open."""
+        times = self.timed_dispatches()
         start = time.monotonic()
         status, _ = self.http("GET", "/health")
         return times, [status, round((time.monotonic() - start) * 1000, 1)]
