@@ -33,9 +33,8 @@ def assert_nothing_lost_doubled_or_wedged(result: dict) -> None:
     assert result["events_applied"] + result["events_quarantined"] == result["events_scheduled"], result
     assert result["resources_conserved"], result
     assert result["ships_conserved"], result
-    assert result["dispatch_statuses"] == {
-        "201": result["fleets"] - len(result.get("redis_hang_dispatch_ms", []))
-    }
+    timed = len(result.get("redis_hang_dispatch_ms", [])) + len(result.get("dispatch_ms_before_hang", []))
+    assert result["dispatch_statuses"] == {"201": result["fleets"] - timed}, result
     assert result["quarantined_as_expected"], result
     assert result["workers_running"] == result["workers_expected"] and result["workers_registered"], result
     assert result["unexpected_exits"] == [], result
