@@ -147,7 +147,8 @@ class Drill:
     def kill(self, name: str) -> None:
         proc = self.procs[name]
         self.killed.add(proc.pid)
-        os.kill(proc.pid, signal.SIGKILL)
+        if proc.poll() is None:  # not already gone (another fault may have killed it)
+            os.kill(proc.pid, signal.SIGKILL)
 
     def wait_for_web(self) -> None:
         deadline = time.monotonic() + 30
@@ -382,7 +383,10 @@ class Drill:
         found = None
         deadline = time.monotonic() + 20
         while found is None and time.monotonic() < deadline:
-            found = self.busy_worker()
+            try:
+                found = self.busy_worker()
+            except Exception:  # Redis busy or restarting: look again
+                time.sleep(0.05)
         if found is None:
             self.figures.setdefault("sigkill_skipped", 0)
             self.figures["sigkill_skipped"] += 1
@@ -526,7 +530,10 @@ class Drill:
         for at, fault in plan:
             time.sleep(max(0.0, at * self.time_scale - (time.monotonic() - start)))
             began = time.time()
-            getattr(self, "fault_" + fault.replace("-", "_"))()
+            try:
+                getattr(self, "fault_" + fault.replace("-", "_"))()
+            except Exception as error:  # a fault the drill failed to inject: reported, and the run fails
+                self.figures.setdefault("fault_errors", []).append(f"{fault}: {error!r}")
             if fault not in ("poison", "killer"):  # those two touch only their own event
                 self.windows.append((began, time.time() + SETTLE_AFTER_FAULT))
 
@@ -705,6 +712,7 @@ def passed(result: dict) -> bool:
         and result["workers_running"] == result.get("workers_expected", result["workers_running"])
         and result["workers_registered"]
         and not result["unexpected_exits"]
+        and not result.get("fault_errors")
     )
 
 

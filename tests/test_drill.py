@@ -38,6 +38,7 @@ def assert_nothing_lost_doubled_or_wedged(result: dict) -> None:
     assert result["quarantined_as_expected"], result
     assert result["workers_running"] == result["workers_expected"] and result["workers_registered"], result
     assert result["unexpected_exits"] == [], result
+    assert "fault_errors" not in result, result["fault_errors"]
 
 
 def assert_hang_answered(result: dict) -> None:
