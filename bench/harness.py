@@ -314,10 +314,9 @@ class Stack:
         return proc
 
     def game_worker(self, **env: str) -> subprocess.Popen:
-        """`python manage.py rqworker game_events --with-scheduler`: a GameWorker, as deployed."""
-        return self.spawn(
-            "gameworker", [PYTHON, "manage.py", "rqworker", "game_events", "--with-scheduler"], **env
-        )
+        """`python manage.py rqworker game_events`: a GameWorker, as deployed (its promoter runs
+        whatever the flags)."""
+        return self.spawn("gameworker", [PYTHON, "manage.py", "rqworker", "game_events"], **env)
 
     def rq_worker(
         self, queue: str, *, worker_class: str | None = None, scheduler: bool = False

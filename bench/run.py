@@ -32,6 +32,7 @@ BENCHMARKS = {  # name -> module; in the order they run
     "memory": "bench.memory",
 }
 TIME_LIMIT = 240  # seconds; each is meant to take under 120
+TIME_LIMITS = {"lateness": 600}  # four load shapes, each twice (game, stock), sparse for 60 s
 
 
 def run_one(name: str, module: str, extra: list[str]) -> bool:
@@ -40,7 +41,7 @@ def run_one(name: str, module: str, extra: list[str]) -> bool:
         [sys.executable, "-m", module, *extra], cwd=REPO, stdout=subprocess.PIPE, text=True
     )
     try:
-        out, _ = proc.communicate(timeout=TIME_LIMIT)
+        out, _ = proc.communicate(timeout=TIME_LIMITS.get(name, TIME_LIMIT))
     except subprocess.TimeoutExpired:
         proc.send_signal(signal.SIGTERM)  # the benchmark cleans up (its processes, database, Redis)
         try:
@@ -48,7 +49,8 @@ def run_one(name: str, module: str, extra: list[str]) -> bool:
         except subprocess.TimeoutExpired:
             proc.kill()
             out, _ = proc.communicate()
-        print(json.dumps({"benchmark": name, "error": f"over the {TIME_LIMIT} s limit"}), flush=True)
+        limit = TIME_LIMITS.get(name, TIME_LIMIT)
+        print(json.dumps({"benchmark": name, "error": f"over the {limit} s limit"}), flush=True)
         return False
     lines = [line for line in out.splitlines() if line.startswith("{")]
     for line in lines:

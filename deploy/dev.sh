@@ -58,7 +58,7 @@ stop() {
 }
 trap stop INT TERM EXIT
 
-"$PY" manage.py rqworker game_events --with-scheduler & pids+=($!)
+"$PY" manage.py rqworker game_events & pids+=($!)
 "$PY" manage.py rqscheduler & pids+=($!)
 "$PY" manage.py runserver "$WEB_BIND" & pids+=($!)
 echo "==> web http://$WEB_BIND/ (health: /health, admin: /admin/); Ctrl-C stops web, worker and scheduler"

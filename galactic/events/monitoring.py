@@ -35,18 +35,18 @@ def _quarantined() -> int | None:
         return None
 
 
-def _queue_stats() -> queue.QueueStats | None:
-    """The queue figures, or None when Redis does not answer (within one socket timeout; at once
-    while the breaker is open after a failure)."""
+def _queue_stats() -> tuple[queue.QueueStats | None, queue.Overdue | None]:
+    """The queue figures and the overdue events, or Nones when Redis does not answer (within one
+    socket timeout; at once while the breaker is open after a failure)."""
     if not queue.breaker.allows():
-        return None
+        return None, None
     try:
-        stats = queue.get_queue_stats()
+        stats, late = queue.get_queue_stats(), queue.overdue()
     except RedisError as error:
         queue.breaker.trip(error)
-        return None
+        return None, None
     queue.breaker.ok()
-    return stats
+    return stats, late
 
 
 @require_GET
@@ -54,9 +54,10 @@ def health(request: HttpRequest) -> JsonResponse:
     """200 when the database and Redis answer, else 503 (within a second). Quarantined events are
     reported, but do not make the box unhealthy: they wait for an operator, not for a restart."""
     database_ok = _database_ok()
-    stats = _queue_stats()
+    stats, late = _queue_stats()
     redis_ok = stats is not None
-    ok = database_ok and redis_ok
+    # Events that nobody moves are an outage of the game even while web, database and Redis answer.
+    ok = database_ok and redis_ok and not (late and late.stalled)
     body = {
         "status": "ok" if ok else "error",
         "database": "ok" if database_ok else "error",
@@ -65,6 +66,8 @@ def health(request: HttpRequest) -> JsonResponse:
         "workers": stats.workers if stats else None,
         "quarantined": _quarantined() if database_ok else None,
     }
+    if late is not None and late.stalled:  # the failing part named, as for the database and Redis
+        body["reason"] = late.reason()
     return JsonResponse(body, status=200 if ok else 503)
 
 
@@ -89,6 +92,7 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
             raise RedisError("the circuit breaker is open")
         stats = queue.get_queue_stats()
         body = metrics.prometheus_text(queue.get_connection())
+        late = queue.overdue()
     except RedisError as error:
         # the figures live in Redis: say that it is down, as a gauge an alert can watch
         queue.breaker.trip(error)
@@ -97,5 +101,12 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     body += REDIS_UP.format(1)
     body += "# TYPE game_events_jobs gauge\n" + "\n".join(gauges) + "\n"
     body += f"# TYPE game_events_workers gauge\ngame_events_workers {stats.workers}\n"
+    body += (
+        "# HELP game_events_oldest_overdue_seconds How long the oldest delayed event is past its due time\n"
+        f"# TYPE game_events_oldest_overdue_seconds gauge\ngame_events_oldest_overdue_seconds "
+        f"{late.oldest_seconds:.3f}\n"
+        "# HELP game_events_promoters Workers whose promoter moves delayed events to the queue\n"
+        f"# TYPE game_events_promoters gauge\ngame_events_promoters {late.promoters}\n"
+    )
     body += f"# TYPE game_events_quarantined gauge\ngame_events_quarantined {attempts.quarantined_count()}\n"
     return HttpResponse(body, content_type="text/plain; version=0.0.4")

@@ -24,6 +24,7 @@ arguments, on the RQ queue `game_events`, and gives the CONTRACT's guarantees:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -50,7 +51,11 @@ logger = logging.getLogger(__name__)
 
 QUEUE_NAME: str = settings.GAME_QUEUE
 
-WAKE_KEY = "gc:scheduler:wake"  # promoters block on it; put() pushes when a job is due sooner
+WAKE_CHANNEL = "gc:scheduler:wake"  # promoters listen on it; put() publishes when a job is due sooner
+PROMOTERS_KEY = "gc:promoters"  # sorted set: worker name -> when its promoter last made a pass
+MAX_PROMOTER_SLEEP = 1.0  # seconds; also catches RQ's own retries, which are scheduled without a wake-up
+PROMOTER_TTL = 5.0  # seconds a promoter counts as live after its last pass
+OVERDUE_GRACE = 5.0  # seconds a delayed event may be overdue before /health, the admin and logs say so
 PROMOTE_BATCH = 500
 CLAIM_WINDOW = 4  # a batch of a kind is taken from the first CLAIM_WINDOW x batch size queued jobs
 
@@ -65,8 +70,9 @@ DEFAULT_FAILURE_TTL = 365 * 24 * 3600  # RQ's: how long the failed registry keep
 
 
 # KEYS: job hash, queue list, scheduled registry, failed registry, finished registry, set of queues,
-# wake-up list of the promoters. ARGV: job id, due timestamp (float seconds), now, queue key, then
-# HSET pairs. Returns 1 when it created the job, 0 when a live job with that id already existed.
+# the promoters' wake-up channel (a channel, not a key; passed here so the script names no constant).
+# ARGV: job id, due timestamp (float seconds), now, queue key, then HSET pairs. Returns 1 when it
+# created the job, 0 when a live job with that id already existed.
 # A quarantined event is not written by reconciliation, which reads the quarantine in PostgreSQL: a
 # mark here that the database missed (it was down) would wedge the event for good.
 _PUT_SCRIPT = """
@@ -86,9 +92,8 @@ else
     local first = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
     redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
     if first[2] == nil or tonumber(ARGV[2]) < tonumber(first[2]) then
-        -- due sooner than anything the promoters wait for: wake one of them
-        redis.call('LPUSH', KEYS[7], ARGV[2])
-        redis.call('LTRIM', KEYS[7], 0, 9)
+        -- due sooner than anything the promoters wait for: wake them
+        redis.call('PUBLISH', KEYS[7], ARGV[2])
     end
 end
 redis.call('SADD', KEYS[6], ARGV[4])
@@ -512,7 +517,7 @@ def put_many(events: Sequence[PendingEvent]) -> list[bool]:
         queue.failed_job_registry.key,
         queue.finished_job_registry.key,
         Queue.redis_queues_keys,
-        WAKE_KEY,
+        WAKE_CHANNEL,
     ]
     retry = Retry(max=len(settings.GAME_EVENT_RETRY_DELAYS), interval=settings.GAME_EVENT_RETRY_DELAYS)
     pipe = queue.connection.pipeline(transaction=False)
@@ -567,6 +572,115 @@ def promote_due(connection: Redis | None = None) -> tuple[int, float | None]:
     # Lua's false becomes a nil: None, or no second element at all, when nothing is scheduled
     next_due = answer[1] if len(answer) > 1 else None
     return answer[0], float(next_due) if next_due is not None else None
+
+
+class Wake:
+    """A promoter's wait: until a timeout measured on this process's clock, or until put() publishes
+    that a job is due sooner than the earliest one.
+
+    A blocking command's server-side timeout (BLPOP k 0.2) ends on Redis's next tick: with the stock
+    hz of 10 it returns up to 100 ms late. A subscription read with a client-side select() ends on
+    time. The subscription is open before the first pass, so a wake-up published while the promoter
+    is busy waits in the socket and ends its next wait at once: none is missed.
+    """
+
+    def __init__(self, connection: Redis) -> None:
+        self.pubsub = connection.pubsub()
+        self.pubsub.subscribe(WAKE_CHANNEL)
+        # Confirmed before the first pass; otherwise a put() between that pass and the
+        # subscription would not wake us (then only MAX_PROMOTER_SLEEP would).
+        deadline = time.monotonic() + 5
+        while self.pubsub.get_message(timeout=1.0) is None:
+            if time.monotonic() > deadline:
+                raise RedisError("no confirmation of the subscription to the wake-up channel")
+
+    def wait(self, timeout: float) -> bool:
+        """Sleep up to `timeout` seconds; True if woken by a wake-up (all pending ones are consumed)."""
+        if timeout <= 0:
+            return False
+        if self.pubsub.get_message(timeout=timeout) is None:
+            return False
+        while self.pubsub.get_message(timeout=0) is not None:
+            pass
+        return True
+
+    def close(self) -> None:
+        with contextlib.suppress(RedisError):
+            self.pubsub.close()
+
+
+_marked: dict[str, float] = {}  # worker name -> when this process last marked its promoter live
+
+
+def mark_promoter(connection: Redis, worker_name: str) -> None:
+    """Note that this worker's promoter is making passes (at most once a second: it is in the loop)."""
+    last = _marked.get(worker_name, 0.0)
+    now_s = time.time()
+    if now_s - last >= 1.0:
+        connection.zadd(PROMOTERS_KEY, {worker_name: now_s})
+        _marked[worker_name] = now_s
+
+
+def unmark_promoter(connection: Redis, worker_name: str) -> None:
+    connection.zrem(PROMOTERS_KEY, worker_name)
+    _marked.pop(worker_name, None)
+
+
+@dataclass(frozen=True)
+class Overdue:
+    """Delayed events past their due time, and the promoters that should be moving them."""
+
+    count: int
+    oldest_seconds: float  # 0.0 when none is overdue
+    promoters: int  # live promoter threads (one per GameWorker not in burst mode)
+
+    @property
+    def stalled(self) -> bool:
+        """Overdue past the grace: nobody moves them (or they cannot)."""
+        return self.oldest_seconds > OVERDUE_GRACE
+
+    def reason(self) -> str | None:
+        if not self.stalled:
+            return None
+        late = f"{self.count} delayed event(s) overdue, the oldest by {self.oldest_seconds:.0f} s"
+        if self.promoters == 0:
+            return (
+                f"{late}: no live game worker moves delayed events to the queue (a worker of another "
+                f"class does not); start one: python manage.py rqworker {QUEUE_NAME}"
+            )
+        return (
+            f"{late}, although {self.promoters} worker(s) move delayed events: their clocks may be "
+            "behind, or they cannot reach Redis"
+        )
+
+
+def overdue(connection: Redis | None = None) -> Overdue:
+    """How overdue the scheduled registry is, and how many promoters are live (one round trip)."""
+    queue = get_queue()
+    connection = connection or queue.connection
+    now_s = time.time()
+    pipe = connection.pipeline(transaction=False)
+    pipe.zrange(queue.scheduled_job_registry.key, 0, 0, withscores=True)
+    pipe.zcount(queue.scheduled_job_registry.key, "-inf", now_s)
+    pipe.zcount(PROMOTERS_KEY, now_s - PROMOTER_TTL, "+inf")
+    pipe.zremrangebyscore(PROMOTERS_KEY, "-inf", now_s - 3600)  # workers gone for an hour
+    first, count, promoters, _ = pipe.execute()
+    oldest = max(0.0, now_s - first[0][1]) if first and count else 0.0
+    return Overdue(count, oldest, promoters)
+
+
+_last_stall_warning = 0.0
+STALL_WARNING_EVERY = 60.0  # seconds between two warnings from one process
+
+
+def warn_if_stalled(connection: Redis | None = None) -> Overdue:
+    """Log a warning (once a minute at most) while delayed events are overdue and nobody moves them."""
+    global _last_stall_warning
+    late = overdue(connection)
+    if late.stalled and time.monotonic() - _last_stall_warning >= STALL_WARNING_EVERY:
+        _last_stall_warning = time.monotonic()
+        logger.warning("%s", late.reason())
+    return late
 
 
 def recover_abandoned(*, dropped_by: str = "") -> int:

@@ -87,7 +87,10 @@ class GameScheduler(DjangoScheduler):
             self._redis_down = False
             logger.warning("scheduler: Redis at %s answers again", queue.redis_location())
         self.register_periodic_jobs()
-        return super().enqueue_jobs()
+        jobs = super().enqueue_jobs()
+        # The scheduler is often the one process left running when no game worker is: say so.
+        queue.warn_if_stalled(self.connection)
+        return jobs
 
     def run(self, burst: bool = False) -> None:
         """rq-scheduler's loop, but a Redis outage (restart, failover, a Redis that hangs: every

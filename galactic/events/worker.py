@@ -1,4 +1,5 @@
-"""The worker that runs game events: `python manage.py rqworker game_events --with-scheduler`.
+"""The worker that runs game events: `python manage.py rqworker game_events` (or `rqworker-pool
+game_events --num-workers N`; `--with-scheduler` is accepted and changes nothing).
 
 django-rq picks this class through settings.RQ["WORKER_CLASS"]. It runs each job in the worker
 process itself instead of forking a work horse per job (RQ's fork costs more than a game event),
@@ -12,11 +13,13 @@ Four additions:
   hands the jobs of dead workers back to the queue (galactic.events.queue.recover_abandoned). A
   SIGKILLed worker's job runs again on another worker LIVENESS_TTL to 2 x LIVENESS_TTL seconds
   later, instead of after RQ's worker TTL and 10-minute maintenance pass.
-- A precise scheduler in place of RQ's (with --with-scheduler): RQ's polls once a second, keeps
-  one worker as the scheduler under a lock (gone with that worker until a 10-minute maintenance
-  pass), and fires up to 0.9 s early. Here every worker runs a promoter thread that sleeps until
-  the next due time (woken sooner when an earlier job is scheduled) and moves due jobs to the
-  queue with one Lua script, so several promoters never move a job twice.
+- A precise scheduler in place of RQ's, whatever the flags: RQ's polls once a second, keeps one
+  worker as the scheduler under a lock (gone with that worker until a 10-minute maintenance
+  pass), and fires up to 0.9 s early, so it never runs here. Every worker started by work()
+  (rqworker, rqworker-pool) runs a promoter thread from bootstrap() that sleeps until the next
+  due time on its own clock (woken sooner when an earlier job is scheduled: galactic.events.
+  queue.Wake) and moves due jobs to the queue with one Lua script, so several promoters never
+  move a job twice. In burst mode it promotes what is due once, before the first job.
 - Batches: when the job it dequeued is of a kind that declares a batch function
   (galactic.events.queue.batchable, e.g. fleet:arrival) and more jobs of that kind wait near the head of
   the queue, it takes and starts up to GAME_EVENT_BATCH_SIZE - 1 of them with one Lua script
@@ -46,6 +49,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import signal
 import threading
 import time
 from datetime import UTC, datetime
@@ -67,6 +71,8 @@ from galactic.events import attempts, metrics, queue
 logger = logging.getLogger(__name__)
 events_log = logging.getLogger("galactic.events")
 
+DEQUEUE_SLICE = 1  # seconds a worker waits for a job before it looks at a stop request again
+
 
 class RedisUnavailable(RedisError):
     """RQ's dequeue loop retries a lost connection by itself, logging a line every time; this one
@@ -86,6 +92,8 @@ def _guarded(queue_class: type[Queue]) -> type[Queue]:
 
 
 class GameWorker(SimpleWorker):
+    _burst = False
+
     # A worker waits for jobs 5 s at a time, so its Redis calls can have a deadline (RQ's default
     # wait is 405 s, and the deadline RQ gives the worker's client is the wait plus 10 s).
     @property
@@ -123,6 +131,7 @@ class GameWorker(SimpleWorker):
         self._stop_liveness = threading.Event()
         self._liveness = threading.Thread(target=self._keep_alive, name="liveness", daemon=True)
         self._liveness.start()
+        self._start_promoter()
 
     def teardown(self) -> None:
         stop = getattr(self, "_stop_liveness", None)
@@ -130,6 +139,7 @@ class GameWorker(SimpleWorker):
             stop.set()
             try:
                 self.connection.delete(queue.liveness_key(self.name))
+                queue.unmark_promoter(self.connection, self.name)
                 metrics.flush(self.connection)
             except RedisError as error:  # stopping while Redis is away: its key expires by itself
                 self._redis_down(error)
@@ -163,7 +173,7 @@ class GameWorker(SimpleWorker):
                 if self._dropped_jobs:
                     queue.recover_abandoned(dropped_by=self.name)
                     self._dropped_jobs = False
-                result = super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+                result = self._dequeue_in_slices(timeout, max_idle_time)
             except RedisError as error:
                 self._redis_down(error)
                 if self._stop_requested:
@@ -194,8 +204,47 @@ class GameWorker(SimpleWorker):
         except RedisError as error:
             self._redis_down(error)
 
-    def _start_scheduler(self, burst: bool = False, *args, **kwargs) -> None:
-        if burst:  # promote what is due now, once, as RQ's burst mode does
+    def work(self, burst: bool = False, *args, with_scheduler: bool = False, **kwargs) -> bool:
+        """RQ's work loop, with the promoter (started in bootstrap) in place of RQ's scheduler.
+
+        `with_scheduler` is accepted, as `rqworker --with-scheduler` and `rqworker-pool` pass it, and
+        ignored: RQ's scheduler fires jobs up to 0.9 s early, so it must never run next to ours.
+        """
+        self._burst = burst  # bootstrap() does not get it, and promotes once instead in burst mode
+        return super().work(burst, *args, with_scheduler=False, **kwargs)
+
+    def request_stop(self, signum, frame) -> None:
+        """Warm shutdown (SIGTERM, SIGINT), never with a job half taken.
+
+        RQ raises StopRequested at once when the worker is not busy, wherever the main thread is:
+        also between a dequeue and the job's start, or while a batch is being claimed, which leaves
+        the job in RQ's intermediate list (or started under this dead worker's name) until recovery
+        notices it, 10 s and more later. Here the worker only notes the request; it stops when its
+        wait for a job ends (dequeue_job_and_maintain_ttl waits DEQUEUE_SLICE at a time) or once the
+        job in hand is done. A second signal is still a cold shutdown.
+        """
+        self._shutdown_requested_date = now()
+        signal.signal(signal.SIGINT, self.request_force_stop)
+        signal.signal(signal.SIGTERM, self.request_force_stop)
+        self.handle_warm_shutdown_request()
+        self._stop_requested = True
+
+    def _dequeue_in_slices(self, timeout: int | None, max_idle_time: int | None = None):
+        """RQ's dequeue, in waits of DEQUEUE_SLICE, so a stop request is seen within one of them."""
+        if timeout is None:  # burst mode: RQ does not wait
+            return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+        idle_since = time.monotonic()
+        while not self._stop_requested:
+            # RQ returns None once idle for max_idle_time: here, after one slice without a job
+            result = super().dequeue_job_and_maintain_ttl(min(timeout, DEQUEUE_SLICE), DEQUEUE_SLICE)
+            if result is not None:
+                return result
+            if max_idle_time is not None and time.monotonic() - idle_since >= max_idle_time:
+                return None
+        return None
+
+    def _start_promoter(self) -> None:
+        if self._burst:  # promote what is due now, once, as RQ's burst mode does
             while queue.promote_due()[0] == queue.PROMOTE_BATCH:
                 pass
             return
@@ -206,19 +255,29 @@ class GameWorker(SimpleWorker):
         # Pooled, not a dedicated .client(): with Sentinel, redis-py's single-connection client
         # keeps reconnecting to the dead primary after a failover, while the pool follows it.
         connection = queue.get_connection()
+        wake = None
         while not self._stop_liveness.is_set():
             try:
+                wake = wake or queue.Wake(connection)
                 promoted, next_due = queue.promote_due(connection)
+                queue.mark_promoter(connection, self.name)
                 if promoted == queue.PROMOTE_BATCH:
                     continue
-                wait = 1.0 if next_due is None else min(1.0, next_due - time.time())
-                if wait > 0.05:  # block, but wake for a job that is due sooner than this one
-                    connection.blpop([queue.WAKE_KEY], timeout=wait - 0.02)
-                elif wait > 0:
-                    time.sleep(wait)
-            except RedisError as error:
-                self._redis_down(error)
+                wait = queue.MAX_PROMOTER_SLEEP if next_due is None else next_due - time.time()
+                # On the client's clock (a blocking command's server-side timeout is only as fine
+                # as Redis's hz: 100 ms late on a stock Redis), woken sooner by an earlier job.
+                wake.wait(min(wait, queue.MAX_PROMOTER_SLEEP))
+            except Exception as error:  # Redis down or restarting: keep trying; never die quietly
+                if isinstance(error, RedisError):
+                    self._redis_down(error)
+                else:
+                    logger.warning("promoter: %s", error, exc_info=True)
+                if wake is not None:
+                    wake.close()
+                wake = None
                 self._stop_liveness.wait(0.5)
+        if wake is not None:
+            wake.close()
 
     def _keep_alive(self) -> None:
         connection = queue.get_connection()
@@ -230,6 +289,7 @@ class GameWorker(SimpleWorker):
                 self._reregister_after_wipe(connection)
                 with self._recovering:
                     queue.recover_abandoned()
+                queue.warn_if_stalled(connection)  # promoters live but not moving: clocks, Redis
                 metrics.flush(connection)
             except RedisError as error:  # Redis down or restarting: keep trying, the worker loop copes
                 self._redis_down(error)
@@ -322,12 +382,13 @@ class GameWorker(SimpleWorker):
         close_old_connections()  # drops a connection that broke or aged in the previous job
         started = time.time()
         lateness = _lateness(job, started)  # before RQ counts down the retries of a failure
+        final = not (job.retries_left and job.retries_left > 0)  # RQ's Job.should_retry, before it
         ok = False
         try:
             ok = super().perform_job(job, queue)
             return ok
         finally:
-            _record(job, ok=ok, lateness=lateness, duration=time.time() - started)
+            _record(job, ok=ok, lateness=lateness, duration=time.time() - started, final=final)
 
     # --- batches ------------------------------------------------------------------------------------
 
@@ -416,9 +477,11 @@ class GameWorker(SimpleWorker):
             pipe.execute()
 
 
-def _record(job: Job, *, ok: bool, lateness: float | None, duration: float, batch: int = 1) -> None:
-    """The worker's metrics and its one log line per event."""
-    metrics.record(job.id, ok=ok, lateness=lateness, duration=duration)
+def _record(
+    job: Job, *, ok: bool, lateness: float | None, duration: float, batch: int = 1, final: bool = True
+) -> None:
+    """The worker's metrics and its one log line per event (`duration`: the whole batch's)."""
+    metrics.record(job.id, ok=ok, lateness=lateness, duration=duration / batch, final=final)
     events_log.info(
         "event id=%s type=%s lateness_ms=%s duration_ms=%.1f batch=%d outcome=%s",
         job.id,
@@ -426,7 +489,7 @@ def _record(job: Job, *, ok: bool, lateness: float | None, duration: float, batc
         "-" if lateness is None else f"{lateness * 1000:.1f}",
         duration * 1000,
         batch,
-        "ok" if ok else "failed",
+        "ok" if ok else ("failed" if final else "retry"),
     )
 
 

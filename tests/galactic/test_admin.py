@@ -18,8 +18,9 @@ def staff_client(client):
 def test_admin_index_shows_queue_figures(staff_client, redis_conn):
     page = staff_client.get("/admin/").content.decode()
     assert 'id="queue-figures"' in page
-    for figure in ("waiting", "active", "delayed", "completed", "failed", "workers"):
-        assert f'<th scope="col">{figure}</th>' in page
+    for figure in ("waiting", "running", "delayed", "completed", "failed", "workers", "oldest overdue"):
+        assert f"<dt>{figure}</dt>" in page
+    assert ">game events</th>" in page and ">periodic jobs</th>" in page
 
 
 @pytest.mark.parametrize(

@@ -129,6 +129,5 @@ def test_a_failed_job_shows_its_attempts_and_last_error_and_requeue_all_brings_i
 
 
 def test_the_admin_index_and_the_stuck_events_page_link_to_it(staff_client, redis_conn):
-    link = f'<a href="{PAGE}">find an event</a>'
-    assert link in staff_client.get("/admin/").content.decode()
-    assert link in staff_client.get("/admin/stuck-events/").content.decode()
+    assert f'<a href="{PAGE}">Find an event</a>' in staff_client.get("/admin/").content.decode()
+    assert f'<a href="{PAGE}">find an event</a>' in staff_client.get("/admin/stuck-events/").content.decode()

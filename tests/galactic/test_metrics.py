@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
 
-from galactic.events import metrics, queue
+from galactic.events import admin_site, metrics, queue
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -21,17 +22,20 @@ def test_processed_events_show_in_metrics_logs_and_admin(client, redis_conn, pro
     worker = processes.worker("--with-scheduler")
 
     wait_for(lambda: "thing-broken-1" in queue.get_queue().failed_job_registry.get_job_ids(), timeout=30)
-    wait_for(lambda: redis_conn.hget(metrics.TOTALS, "failed:thing-broken") == b"4", timeout=10)
+    wait_for(lambda: redis_conn.hget(metrics.TOTALS, "failed_final:thing-broken") == b"1", timeout=10)
 
     settings.METRICS_TOKEN = "scrape-me"
     assert client.get("/metrics").status_code == 403
     text = client.get("/metrics", headers={"Authorization": "Bearer scrape-me"}).content.decode()
-    assert 'game_events_processed_total{type="thing-done"} 5' in text
-    assert 'game_events_failed_total{type="thing-broken"} 4' in text  # the first run and 3 retries
-    # lateness counts first attempts only: a retry is late by design
-    assert "game_events_lateness_seconds_count 6" in text
-    assert 'game_events_lateness_seconds_bucket{le="+Inf"} 6' in text
-    assert "game_events_early_total" not in text  # never before its time
+    assert 'game_events_processed_total{type="thing-done",kind="game"} 5' in text
+    # the first run and 2 retries failed and were retried; the 3rd retry failed for good
+    assert 'game_events_retried_total{type="thing-broken",kind="game"} 3' in text
+    assert 'game_events_failed_total{type="thing-broken",kind="game"} 1' in text
+    # lateness counts first attempts only (a retry is late by design); per event type
+    assert 'game_events_lateness_seconds_count{type="thing-done",kind="game"} 5' in text
+    assert 'game_events_lateness_seconds_bucket{type="thing-broken",kind="game",le="+Inf"} 1' in text
+    assert 'game_events_duration_seconds_count{type="thing-broken",kind="game"} 4' in text
+    assert "game_events_early_total{" not in text  # never before its time
 
     worker.terminate()
     worker.wait(timeout=10)
@@ -41,16 +45,38 @@ def test_processed_events_show_in_metrics_logs_and_admin(client, redis_conn, pro
 
     staff = get_user_model().objects.create_user("ops", password="pw", is_staff=True, is_superuser=True)
     client.force_login(staff)
-    page = client.get("/admin/").content.decode()
-    assert "events / min (5 min)" in page and "lateness p99 (ms)" in page
+    panel = admin_site.queue_panel()
+    game = panel["kinds"][0].figures
+    assert (game.events_per_minute, game.retried, game.failed) == (1.0, 3, 1)
+    assert game.lateness_p50_ms is not None and game.lateness_p50_ms >= 0
+    assert client.get("/admin/").status_code == 200
     assert client.get("/metrics").status_code == 200
 
 
-def test_percentiles_come_from_the_histogram(redis_conn):
-    for lateness in [0.002] * 98 + [0.04, 0.3]:
-        metrics.record("x-1", ok=True, lateness=lateness, duration=0.001)
+def test_percentiles_are_read_from_the_samples_in_milliseconds(redis_conn):
+    for i in range(98):
+        metrics.record(f"x-{i}", ok=True, lateness=0.0021 + i * 1e-6, duration=0.001)
+    metrics.record("x-98", ok=True, lateness=0.0437, duration=0.001)
+    metrics.record("x-99", ok=True, lateness=0.3012, duration=0.001)
+    metrics.record("probe-update-1764430000", ok=True, lateness=0.9, duration=0.2)
     metrics.flush(redis_conn)
-    figures = metrics.recent(redis_conn, minutes=1)
-    assert figures.events_per_minute == 100
-    assert figures.lateness_p50_ms == 5.0
-    assert figures.lateness_p99_ms == 50.0
+    figures = metrics.recent(redis_conn, minutes=1).kinds
+    assert figures["game"].events_per_minute == 100
+    assert figures["game"].lateness_p50_ms == pytest.approx(2.149, abs=0.001)  # a sample, not a bound
+    assert figures["game"].lateness_p99_ms == pytest.approx(43.7)
+    assert figures["game"].lateness_max_ms == pytest.approx(301.2)
+    # the periodic job, about a second "late" by design, is kept apart from the game's events
+    assert figures["periodic"].events_per_minute == 1
+    assert figures["periodic"].lateness_max_ms == pytest.approx(900.0)
+
+
+def test_a_busy_process_keeps_a_weighted_sample(redis_conn):
+    many = metrics.SAMPLES_PER_FLUSH * 10
+    for i in range(many):
+        metrics.record(f"y-{i}", ok=True, lateness=0.001 if i % 2 else 0.009, duration=0.001)
+    metrics.flush(redis_conn)
+    kept = redis_conn.lrange(metrics.SAMPLES.format(int(time.time() // 60), "game"), 0, -1)
+    assert len(kept) == metrics.SAMPLES_PER_FLUSH
+    assert {float(entry.split()[1]) for entry in kept} == {10.0}  # each stands for 10 events
+    figures = metrics.recent(redis_conn, minutes=1).kinds["game"]
+    assert figures.lateness_p99_ms == 9.0 and figures.events_per_minute == many

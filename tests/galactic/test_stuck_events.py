@@ -68,7 +68,7 @@ def messages_of(response) -> list[tuple[str, str]]:
 
 def test_admin_index_links_to_the_stuck_events(staff_client, redis_conn):
     page = staff_client.get("/admin/").content.decode()
-    assert f'<a href="{PAGE}">stuck events</a>' in page
+    assert f'<a href="{PAGE}">Stuck events</a>' in page
 
 
 def test_an_overdue_arrival_with_no_job_shows_as_missing(staff_client, stuck_fleet):
