@@ -211,7 +211,21 @@ class GameWorker(SimpleWorker):
         ignored: RQ's scheduler fires jobs up to 0.9 s early, so it must never run next to ours.
         """
         self._burst = burst  # bootstrap() does not get it, and promotes once instead in burst mode
+        self._wait_for_redis()
         return super().work(burst, *args, with_scheduler=False, **kwargs)
+
+    def _wait_for_redis(self) -> None:
+        """A worker started while Redis is away waits for it (one line), instead of exiting on its
+        first call as RQ's start does."""
+        while True:
+            try:
+                self.connection.ping()
+            except RedisError as error:
+                self._redis_down(error)
+                time.sleep(1)
+            else:
+                self._redis_up()
+                return
 
     def request_stop(self, signum, frame) -> None:
         """Warm shutdown (SIGTERM, SIGINT), never with a job half taken.
