@@ -211,21 +211,24 @@ class GameWorker(SimpleWorker):
         ignored: RQ's scheduler fires jobs up to 0.9 s early, so it must never run next to ours.
         """
         self._burst = burst  # bootstrap() does not get it, and promotes once instead in burst mode
-        self._wait_for_redis()
         return super().work(burst, *args, with_scheduler=False, **kwargs)
 
-    def _wait_for_redis(self) -> None:
-        """A worker started while Redis is away waits for it (one line), instead of exiting on its
-        first call as RQ's start does."""
+    def _set_ip_address(self, connection) -> None:
+        """RQ's first call to Redis, in __init__: a worker started while Redis is away waits for it
+        here (one line), instead of exiting as RQ's start does."""
+        waiting = False
         while True:
             try:
-                self.connection.ping()
+                return super()._set_ip_address(connection)
             except RedisError as error:
-                self._redis_down(error)
+                if not waiting:
+                    logger.warning(
+                        "worker starting: Redis at %s does not answer (%s); waiting for it",
+                        queue.redis_location(),
+                        error.__class__.__name__,
+                    )
+                waiting = True
                 time.sleep(1)
-            else:
-                self._redis_up()
-                return
 
     def request_stop(self, signum, frame) -> None:
         """Warm shutdown (SIGTERM, SIGINT), never with a job half taken.

@@ -133,3 +133,25 @@ def test_workers_and_the_scheduler_wait_out_a_hung_redis(own_redis, processes, m
     assert "Traceback" not in logs, logs
     assert logs.count(f"Redis at {url} does not answer") <= 2, logs  # one line per process and outage
     assert f"Redis at {url} does not answer" in logs, logs
+
+
+def test_a_worker_started_while_redis_is_down_waits_for_it(own_redis, processes, monkeypatch, tmp_path):
+    proc, url = own_redis
+    proc.terminate()
+    proc.wait(timeout=10)
+    worker = processes.worker("--with-scheduler", env=process_env(REDIS_URL=url))
+    wait_for(lambda: f"Redis at {url} does not answer" in processes.logs(), timeout=30)
+    assert worker.poll() is None, processes.logs()
+    port = url.rsplit(":", 1)[1].split("/")[0]
+    args = ["--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(tmp_path)]
+    again = subprocess.Popen(["redis-server", *args], stdout=subprocess.DEVNULL)
+    try:
+        monkeypatch.setenv("REDIS_URL", url)
+        with override_settings(RQ_QUEUES={"game_events": redis_config()}):
+            wait_for(lambda: queue.get_connection().ping(), timeout=10)
+            queue.put("tests.jobs.record", job_id="once-up", at=datetime.now(UTC), args=("once-up",))
+            wait_for(lambda: runs("once-up"), timeout=30)
+        assert worker.poll() is None and "Traceback" not in processes.logs(tail=None)
+    finally:
+        again.terminate()
+        again.wait(timeout=10)
