@@ -46,10 +46,15 @@ interpretations chosen):
   ``round_log`` lists, per round, the units alive at the end of the round for every type the side
   brought into the battle (a type wiped out shows 0).
 
-Two code paths produce bit-identical results (same random draws in the same order, same float
+Two exact code paths produce bit-identical results (same random draws in the same order, same float
 operations): a pure-Python loop for small battles, where numpy call overhead dominates, and a
-numpy path for large ones, which applies the shots of a volley grouped by target, one "k-th shot on
-every target" wave at a time.
+numpy path for larger ones, which applies the shots of a volley grouped by target, one "k-th shot on
+every target" wave at a time. Both hold every unit (the numpy path about 150 bytes each), so above
+``GROUPED_BATTLE_UNITS`` units (both sides together) the battle goes to the grouped mode of
+:mod:`combat.grouped`: units of a type grouped by hull, the shots and hits of a group drawn from
+their distributions, memory independent of the number of units; same rules, its own draws (its
+docstring says what it keeps exactly and what it approximates). :func:`path_for` tells which path a
+battle takes.
 """
 
 from __future__ import annotations
@@ -70,8 +75,14 @@ MAX_ROUNDS = 6
 REBUILD_PROBABILITY = 0.7
 DEBRIS_PERCENT = 30
 EXPLOSION_HULL_FRACTION = 0.7
-# Battles with at most this many units (both sides together) use the pure-Python path.
+# Battles with at most this many units (both sides together) use the pure-Python path, up to
+# GROUPED_BATTLE_UNITS the numpy path (both exact), and above it the grouped mode (combat.grouped).
 SMALL_BATTLE_UNITS = 600
+GROUPED_BATTLE_UNITS = 200_000
+PATHS = ("python", "numpy", "grouped")
+# Per type and side: the grouped mode counts units and shots in int64 (about 10 shots a unit at most
+# on average with rapid fire 10, so 10**15 units leave a margin of 900 to 2**63).
+MAX_UNITS = 10**15
 
 _NAMES: tuple[str, ...] = tuple(SHIPS) + tuple(DEFENCES)
 _INDEX: dict[str, int] = {name: i for i, name in enumerate(_NAMES)}
@@ -144,6 +155,8 @@ def _unit_counts(side: Side) -> list[int]:
             if name not in catalogue:
                 raise ValueError(f"unknown {kind} type {name!r}")
             counts[_INDEX[name]] += _count(value, f"count of {name}")
+    if max(counts) > MAX_UNITS:
+        raise ValueError(f"at most {MAX_UNITS} units of a type per side")
     for tech in ("weapons", "shielding", "armour"):
         _count(getattr(side, tech), f"{tech} level")
     return counts
@@ -170,81 +183,121 @@ class _Stats:
 def resolve_battle(attacker: Side, defender: Side, *, seed: int) -> BattleResult:
     """Fight a battle between ``attacker`` and ``defender``; deterministic for a given ``seed``.
 
-    Raises ``ValueError`` for unknown unit types, negative counts or levels, or an attacker that
-    brings defences.
+    Raises ``ValueError`` for unknown unit types, negative counts or levels, more than
+    ``MAX_UNITS`` units of a type, or an attacker that brings defences.
     """
     return _resolve(attacker, defender, seed=seed)
 
 
-def _resolve(attacker: Side, defender: Side, *, seed: int, vectorised: bool | None = None) -> BattleResult:
+def path_for(units: int) -> str:
+    """The code path the engine takes for a battle of ``units`` units (both sides together)."""
+    if units <= SMALL_BATTLE_UNITS:
+        return "python"
+    return "numpy" if units <= GROUPED_BATTLE_UNITS else "grouped"
+
+
+def _resolve(attacker: Side, defender: Side, *, seed: int, path: str | None = None) -> BattleResult:
     """:func:`resolve_battle` with the code path selectable (``None``: chosen by battle size)."""
-    a_counts = _unit_counts(attacker)
-    d_counts = _unit_counts(defender)
+    a_counts, d_counts = _unit_counts(attacker), _unit_counts(defender)
     if any(a_counts[_N_SHIPS:]):
         raise ValueError("the attacker cannot bring defences")
-    seed = operator.index(seed)
-    gen = np.random.Generator(np.random.PCG64(seed))
-    a_stats, d_stats = _Stats.of(attacker), _Stats.of(defender)
+    if path is None:
+        path = path_for(sum(a_counts) + sum(d_counts))
+    elif path not in PATHS:
+        raise ValueError(f"unknown path {path!r}; choose from {', '.join(PATHS)}")
+    gen = np.random.Generator(np.random.PCG64(operator.index(seed)))
+    rounds, a_final, d_final = _fight(path, gen, a_counts, d_counts, _Stats.of(attacker), _Stats.of(defender))
+    rebuilt = _rebuild(gen, d_counts, d_final)
+    return _result(a_counts, d_counts, rounds, a_final, d_final, rebuilt)
 
-    if vectorised is None:
-        vectorised = sum(a_counts) + sum(d_counts) > SMALL_BATTLE_UNITS
+
+def _fight(
+    path: str,
+    gen: np.random.Generator,
+    a_counts: list[int],
+    d_counts: list[int],
+    a_stats: _Stats,
+    d_stats: _Stats,
+) -> tuple[list[_RoundCounts], list[int], list[int]]:
+    """The rounds of the battle on the chosen path: (counts per round, attacker's, defender's final)."""
     if sum(a_counts) == 0 or sum(d_counts) == 0:
-        rounds, a_final, d_final = [], list(a_counts), list(d_counts)
-    elif vectorised:
-        rounds, a_final, d_final = _fight_numpy(gen, a_counts, d_counts, a_stats, d_stats)
-    else:
-        rounds, a_final, d_final = _fight_python(gen, a_counts, d_counts, a_stats, d_stats)
+        return [], list(a_counts), list(d_counts)
+    if path == "grouped":
+        from combat.grouped import fight_grouped  # builds on this module's definitions
 
-    defender_left = sum(d_final) > 0
-    if not defender_left:
-        outcome = "attacker"
-    elif sum(a_final) == 0:
-        outcome = "defender"
-    else:
-        outcome = "draw"
+        return fight_grouped(gen, a_counts, d_counts, a_stats, d_stats)
+    fight = _fight_numpy if path == "numpy" else _fight_python
+    return fight(gen, a_counts, d_counts, a_stats, d_stats)
 
-    destroyed_defences = [d_counts[i] - d_final[i] for i in range(_N_SHIPS, _N_TYPES)]
-    rebuilt_counts = [0] * _N_TYPES
-    if any(destroyed_defences):
-        drawn = gen.binomial(np.array(destroyed_defences, dtype=np.int64), REBUILD_PROBABILITY)
-        for offset, value in enumerate(drawn.tolist()):
-            rebuilt_counts[_N_SHIPS + offset] = value
-    d_after = [d_final[i] + rebuilt_counts[i] for i in range(_N_TYPES)]
 
+def _rebuild(gen: np.random.Generator, d_counts: list[int], d_final: list[int]) -> list[int]:
+    """Defences rebuilt after the battle, per type: one binomial per defence type, catalogue order."""
+    rebuilt = [0] * _N_TYPES
+    destroyed = [d_counts[i] - d_final[i] for i in range(_N_SHIPS, _N_TYPES)]
+    if any(destroyed):
+        drawn = gen.binomial(np.array(destroyed, dtype=np.int64), REBUILD_PROBABILITY)
+        rebuilt[_N_SHIPS:] = drawn.tolist()
+    return rebuilt
+
+
+def _outcome(a_final: list[int], d_final: list[int]) -> str:
+    """Decided before defences are rebuilt; the attacker wins only if the defender has nothing left."""
+    if not any(d_final):
+        return "attacker"
+    return "defender" if not any(a_final) else "draw"
+
+
+def _debris(
+    a_counts: list[int], d_counts: list[int], a_final: list[int], d_final: list[int]
+) -> dict[str, int]:
+    """30% (rounded down) of the metal and crystal of the ships destroyed on both sides."""
     metal = crystal = 0
     for i in range(_N_SHIPS):
         lost = (a_counts[i] - a_final[i]) + (d_counts[i] - d_final[i])
         cost = UNITS[_NAMES[i]].cost
         metal += lost * cost[0]
         crystal += lost * cost[1]
+    return {"metal": metal * DEBRIS_PERCENT // 100, "crystal": crystal * DEBRIS_PERCENT // 100}
 
-    def pick(counts: list[int], ships: bool | None = None) -> dict[str, int]:
-        return {
-            _NAMES[i]: int(n) for i, n in enumerate(counts) if n and (ships is None or _IS_SHIP[i] == ships)
-        }
 
-    presence = (
-        [i for i in range(_N_TYPES) if a_counts[i]],
-        [i for i in range(_N_TYPES) if d_counts[i]],
-    )
-    round_log = [
+def _pick(counts: list[int], ships: bool | None = None) -> dict[str, int]:
+    """The non-zero counts by type name (only ships, or only defences, if ``ships`` says so)."""
+    return {_NAMES[i]: int(n) for i, n in enumerate(counts) if n and (ships is None or _IS_SHIP[i] == ships)}
+
+
+def _round_log(rounds: list[_RoundCounts], a_counts: list[int], d_counts: list[int]) -> list[dict]:
+    """Per round, the units alive at its end of every type a side brought."""
+    a_types = [i for i in range(_N_TYPES) if a_counts[i]]
+    d_types = [i for i in range(_N_TYPES) if d_counts[i]]
+    return [
         {
-            "attacker": {_NAMES[i]: int(a_round[i]) for i in presence[0]},
-            "defender": {_NAMES[i]: int(d_round[i]) for i in presence[1]},
+            "attacker": {_NAMES[i]: int(a_round[i]) for i in a_types},
+            "defender": {_NAMES[i]: int(d_round[i]) for i in d_types},
         }
         for a_round, d_round in rounds
     ]
+
+
+def _result(
+    a_counts: list[int],
+    d_counts: list[int],
+    rounds: list[_RoundCounts],
+    a_final: list[int],
+    d_final: list[int],
+    rebuilt: list[int],
+) -> BattleResult:
+    d_after = [d_final[i] + rebuilt[i] for i in range(_N_TYPES)]
     return BattleResult(
-        outcome=outcome,
+        outcome=_outcome(a_final, d_final),
         rounds=len(rounds),
-        round_log=round_log,
-        attacker_survivors=pick(a_final),
-        defender_ships=pick(d_after, ships=True),
-        defender_defences=pick(d_after, ships=False),
-        attacker_losses=pick([a_counts[i] - a_final[i] for i in range(_N_TYPES)]),
-        defender_losses=pick([d_counts[i] - d_after[i] for i in range(_N_TYPES)]),
-        rebuilt=pick(rebuilt_counts),
-        debris={"metal": metal * DEBRIS_PERCENT // 100, "crystal": crystal * DEBRIS_PERCENT // 100},
+        round_log=_round_log(rounds, a_counts, d_counts),
+        attacker_survivors=_pick(a_final),
+        defender_ships=_pick(d_after, ships=True),
+        defender_defences=_pick(d_after, ships=False),
+        attacker_losses=_pick([a_counts[i] - a_final[i] for i in range(_N_TYPES)]),
+        defender_losses=_pick([d_counts[i] - d_after[i] for i in range(_N_TYPES)]),
+        rebuilt=_pick(rebuilt),
+        debris=_debris(a_counts, d_counts, a_final, d_final),
     )
 
 
@@ -315,17 +368,37 @@ def _type_counts(types: list[int]) -> list[int]:
 
 def _volley_python(gen: np.random.Generator, shooter: list, target: list, alive: list[bool]) -> None:
     """Every armed unit of ``shooter`` fires (with rapid fire) at ``target``; updates it in place."""
-    s_types, s_stats = shooter[0], shooter[3]
-    t_types, t_hull, t_shield, t_stats = target
-    attack = s_stats.attack
+    s_types, attack = shooter[0], shooter[3].attack
     shooters = [i for i, t in enumerate(s_types) if attack[t] > 0]
     if not shooters:
         return
-    n_targets = len(t_types)
+    chains = _chains_python(gen, shooters, s_types, target[0])
+    uniforms = gen.random(sum(len(chain) for chain in chains)).tolist()
+    t_types, t_hull, t_shield, t_stats = target
+    full_shield, full_hull = t_stats.shield, t_stats.hull
+    j = 0
+    for shooter_index, chain in zip(shooters, chains, strict=True):
+        damage = attack[s_types[shooter_index]]
+        for tgt in chain:
+            j += 1
+            if not alive[tgt]:
+                continue
+            kind = t_types[tgt]
+            t_shield[tgt], t_hull[tgt], destroyed = _apply_shot(
+                damage, t_shield[tgt], t_hull[tgt], full_shield[kind], full_hull[kind], uniforms[j - 1]
+            )
+            if destroyed:
+                alive[tgt] = False
+
+
+def _chains_python(
+    gen: np.random.Generator, shooters: list[int], s_types: list[int], t_types: list[int]
+) -> list[list[int]]:
+    """Each shooter's targets, its rapid-fire chain in order, drawn in waves (as the numpy path)."""
     chains: list[list[int]] = [[] for _ in shooters]
     current = list(range(len(shooters)))
-    while True:
-        picks = gen.integers(0, n_targets, size=len(current)).tolist()
+    while current:
+        picks = gen.integers(0, len(t_types), size=len(current)).tolist()
         probs = []
         for c, tgt in zip(current, picks, strict=True):
             chains[c].append(tgt)
@@ -335,27 +408,7 @@ def _volley_python(gen: np.random.Generator, shooter: list, target: list, alive:
             break
         draws = iter(gen.random(k).tolist())
         current = [c for c, p in zip(current, probs, strict=True) if p > 0.0 and next(draws) < p]
-        if not current:
-            break
-    n_shots = sum(len(chain) for chain in chains)
-    uniforms = gen.random(n_shots).tolist()
-    full_shield, full_hull = t_stats.shield, t_stats.hull
-    j = 0
-    for c, chain in enumerate(chains):
-        damage = attack[s_types[shooters[c]]]
-        for tgt in chain:
-            u = uniforms[j]
-            j += 1
-            if not alive[tgt]:
-                continue
-            kind = t_types[tgt]
-            shield, hull, destroyed = _apply_shot(
-                damage, t_shield[tgt], t_hull[tgt], full_shield[kind], full_hull[kind], u
-            )
-            t_shield[tgt] = shield
-            t_hull[tgt] = hull
-            if destroyed:
-                alive[tgt] = False
+    return chains
 
 
 # --------------------------------------------------------------------------------------------------
@@ -416,15 +469,28 @@ def _volley_numpy(gen: np.random.Generator, shooter: _Units, target: _Units) -> 
     shooters = np.flatnonzero(shooter.attack > 0)
     if shooters.size == 0:
         return
-    n_targets = target.types.size
-    s_types, t_types = shooter.types, target.types
+    src, dst = _shots_numpy(gen, shooters, shooter.types, target.types)
+    uniforms = gen.random(src.size)
+    damage = shooter.attack[src]
+    hits = 100.0 * damage >= target.full_shield[dst]  # bounced shots do nothing: drop them
+    if not hits.all():
+        dst, damage, uniforms = dst[hits], damage[hits], uniforms[hits]
+    if dst.size:
+        _apply_by_rank(target, *_by_rank(dst, damage, uniforms))
 
-    # 1. All shots of the volley, in waves of rapid fire (targets do not depend on damage).
+
+def _shots_numpy(
+    gen: np.random.Generator, shooters: np.ndarray, s_types: np.ndarray, t_types: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every shot of the volley as (shooter, target), in shooter order, each rapid-fire chain in order.
+
+    Drawn in waves of rapid fire: targets do not depend on damage, so they can all be drawn first.
+    """
     wave_shooters: list[np.ndarray] = []
     wave_targets: list[np.ndarray] = []
     current = shooters
-    while True:
-        picks = gen.integers(0, n_targets, size=current.size)
+    while current.size:
+        picks = gen.integers(0, t_types.size, size=current.size)
         wave_shooters.append(current)
         wave_targets.append(picks)
         probs = _RF_PROB_NP[s_types[current], t_types[picks]]
@@ -435,27 +501,21 @@ def _volley_numpy(gen: np.random.Generator, shooter: _Units, target: _Units) -> 
         again = np.zeros(current.size, dtype=bool)
         again[eligible] = gen.random(k) < probs[eligible]
         current = current[again]
-        if current.size == 0:
-            break
     if len(wave_shooters) == 1:
-        src, dst = wave_shooters[0], wave_targets[0]
-    else:
-        src = np.concatenate(wave_shooters)
-        dst = np.concatenate(wave_targets)
-        order = np.argsort(src, kind="stable")  # shooter order, each chain in order
-        src, dst = src[order], dst[order]
-    uniforms = gen.random(src.size)
-    damage = shooter.attack[src]
+        return wave_shooters[0], wave_targets[0]
+    src, dst = np.concatenate(wave_shooters), np.concatenate(wave_targets)
+    order = np.argsort(src, kind="stable")
+    return src[order], dst[order]
 
-    # 2. Bounced shots do nothing: drop them before scheduling.
-    hits = 100.0 * damage >= target.full_shield[dst]
-    if not hits.all():
-        dst, damage, uniforms = dst[hits], damage[hits], uniforms[hits]
+
+def _by_rank(
+    dst: np.ndarray, damage: np.ndarray, uniforms: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The shots reordered by rank (k-th shot on its target), keeping the order on each target.
+
+    Returns the reordered target, damage and uniform arrays and the bounds of each rank's slice.
+    """
     n = dst.size
-    if n == 0:
-        return
-
-    # 3. Group by target, keeping the sequential order on each target; rank = k-th shot on it.
     order = np.argsort(dst, kind="stable")
     dst, damage, uniforms = dst[order], damage[order], uniforms[order]
     positions = np.arange(n)
@@ -465,11 +525,14 @@ def _volley_numpy(gen: np.random.Generator, shooter: _Units, target: _Units) -> 
     rank = positions - np.maximum.accumulate(np.where(first, positions, 0))
     by_rank = np.argsort(rank, kind="stable")
     bounds = np.concatenate(([0], np.cumsum(np.bincount(rank))))
-    dst, damage, uniforms = dst[by_rank], damage[by_rank], uniforms[by_rank]
+    return dst[by_rank], damage[by_rank], uniforms[by_rank], bounds
 
-    # 4. Apply the k-th shot on every target at once (targets are distinct within a wave).
-    alive, hull_all, shield_all = target.alive, target.hull, target.shield
-    full_shield_all, full_hull_all = target.full_shield, target.full_hull
+
+def _apply_by_rank(
+    target: _Units, dst: np.ndarray, damage: np.ndarray, uniforms: np.ndarray, bounds: np.ndarray
+) -> None:
+    """Apply the k-th shot on every target at once, k = 0, 1, ... (targets are distinct in a rank)."""
+    alive = target.alive
     for k in range(bounds.size - 1):
         lo, hi = bounds[k], bounds[k + 1]
         tk, dk, uk = dst[lo:hi], damage[lo:hi], uniforms[lo:hi]
@@ -478,21 +541,24 @@ def _volley_numpy(gen: np.random.Generator, shooter: _Units, target: _Units) -> 
             tk, dk, uk = tk[live], dk[live], uk[live]
             if tk.size == 0:
                 break  # every target still being shot at is already destroyed
-        shield = shield_all[tk]
-        hull = hull_all[tk]
-        full_shield = full_shield_all[tk]
-        full_hull = full_hull_all[tk]
-        absorbed = dk <= shield
-        new_shield = np.zeros(tk.size, dtype=np.float64)
-        if absorbed.any():
-            fs = full_shield[absorbed]
-            new_shield[absorbed] = shield[absorbed] - np.floor(100.0 * dk[absorbed] / fs) * fs / 100.0
-        new_hull = np.where(absorbed, hull, hull - (dk - shield))
-        destroyed = (new_hull <= 0) | (
-            (new_shield == 0)
-            & (new_hull <= EXPLOSION_HULL_FRACTION * full_hull)
-            & (uk < 1.0 - new_hull / full_hull)
-        )
-        shield_all[tk] = new_shield
-        hull_all[tk] = new_hull
-        alive[tk[destroyed]] = False
+        _apply_shots(target, tk, dk, uk)
+
+
+def _apply_shots(target: _Units, tk: np.ndarray, dk: np.ndarray, uk: np.ndarray) -> None:
+    """:func:`_apply_shot` element-wise: one shot on each of the distinct units ``tk``."""
+    shield, hull = target.shield[tk], target.hull[tk]
+    full_shield, full_hull = target.full_shield[tk], target.full_hull[tk]
+    absorbed = dk <= shield
+    new_shield = np.zeros(tk.size, dtype=np.float64)
+    if absorbed.any():
+        fs = full_shield[absorbed]
+        new_shield[absorbed] = shield[absorbed] - np.floor(100.0 * dk[absorbed] / fs) * fs / 100.0
+    new_hull = np.where(absorbed, hull, hull - (dk - shield))
+    destroyed = (new_hull <= 0) | (
+        (new_shield == 0)
+        & (new_hull <= EXPLOSION_HULL_FRACTION * full_hull)
+        & (uk < 1.0 - new_hull / full_hull)
+    )
+    target.shield[tk] = new_shield
+    target.hull[tk] = new_hull
+    target.alive[tk[destroyed]] = False

@@ -7,11 +7,13 @@ tests/conftest.py, not here.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 from redis import exceptions as redis_errors
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
@@ -50,17 +52,25 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_rq",
     "ninja",  # /api/docs: Swagger UI's files from the package (static), not from a CDN
+    "axes",  # login throttling: its lockouts are listed, and lifted, in the admin
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Refuses locked-out and concurrent login attempts before any other work (see its docstring).
+    "galactic.http.login_gate.LoginGate",
     "galactic.http.middleware.DropMalformedSessionCookie",
+    # Before anything reads the body: a request too large for the API is refused unread.
+    "galactic.http.middleware.ApiRequestLimits",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    # Last, so that it turns a refused login into the lockout page whatever answered it.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "galactic.urls"
@@ -253,6 +263,64 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
 
+# --- Hostile clients ------------------------------------------------------------------------------
+# The CSRF token lives in the session, not in a cookie of its own: it dies with the session and
+# changes at every login. The players' page reads it from its own HTML.
+CSRF_USE_SESSIONS = True
+
+# Login throttling (django-axes), for the players' login and the admin's alike. The throttle's
+# backend comes first, so that a locked-out attempt is refused before any password hash is computed.
+AUTHENTICATION_BACKENDS = [
+    "galactic.http.throttle.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# LOGIN_THROTTLE=false turns all of it off (a load test's own server, say).
+AXES_ENABLED: bool = env.bool("LOGIN_THROTTLE", default=True)
+# After this many failed logins for one account, or from one client address, further attempts are
+# refused (429) until LOGIN_LOCKOUT_MINUTES have passed since the last counted failure.
+AXES_FAILURE_LIMIT: int = env.int("LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("LOGIN_LOCKOUT_MINUTES", default=15))
+if AXES_FAILURE_LIMIT < 1 or AXES_COOLOFF_TIME.total_seconds() <= 0:
+    raise ImproperlyConfigured("LOGIN_FAILURE_LIMIT and LOGIN_LOCKOUT_MINUTES must be positive")
+# After a failed login, the next attempt for that account or from that address is checked no sooner
+# than this many seconds later (galactic.http.login_gate); 0 turns the pause off.
+LOGIN_RETRY_SECONDS: float = env.float("LOGIN_RETRY_SECONDS", default=2)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one locks: per account, per address
+# Attempts made while locked out are not counted: the lockout ends on time even under a running
+# attack, and refusing one costs reads only.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "galactic.http.throttle.lockout_response"
+# Behind TRUSTED_PROXIES reverse proxies, a client's address is the one the outermost of them put
+# in X-Forwarded-For (counted from the right: what a client writes there itself is ignored);
+# with 0, the address the connection comes from.
+TRUSTED_PROXIES: int = env.int("TRUSTED_PROXIES", default=0)
+AXES_CLIENT_IP_CALLABLE = "galactic.http.throttle.client_address"
+AXES_VERBOSE = False  # lockouts are logged as warnings; not every successful login
+
+# A player's writes (fleet dispatches, probe launches, recalls): at most API_WRITE_LIMIT per
+# API_WRITE_WINDOW seconds, counted in Redis across every web process; 0 turns the limit off.
+API_WRITE_LIMIT: int = env.int("API_WRITE_LIMIT", default=600)
+API_WRITE_WINDOW: int = env.int("API_WRITE_WINDOW", default=60)
+if API_WRITE_LIMIT < 0 or API_WRITE_WINDOW < 1:
+    raise ImproperlyConfigured("API_WRITE_LIMIT must be 0 or more and API_WRITE_WINDOW at least 1 second")
+# Largest request body the API reads (every order is well under 1 KB); a larger one gets 413, after
+# its body is read and dropped (up to API_DRAIN_MAX_BYTES) so that the client can read the answer.
+API_MAX_BODY_BYTES: int = env.int("API_MAX_BODY_BYTES", default=64 * 1024)
+API_DRAIN_MAX_BYTES: int = env.int("API_DRAIN_MAX_BYTES", default=16 * 1024 * 1024)
+
+# The players' pages (login, game) allow no inline script or style, and nothing from elsewhere.
+PLAYERS_CSP: dict[str, list[str]] = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:"],
+    "connect-src": [CSP.SELF],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "object-src": [CSP.NONE],
+}
+
 if not DEBUG:
     SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=True)
     CSRF_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=True)
@@ -271,7 +339,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"rq.worker": {"level": RQ_LOG_LEVEL}},
+    # axes notes every login at INFO; its lockouts are WARNINGs
+    "loggers": {"rq.worker": {"level": RQ_LOG_LEVEL}, "axes": {"level": "WARNING"}},
 }
 
 # Where galactic.events.reconcile finds the events the database says must still happen.

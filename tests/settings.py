@@ -18,3 +18,5 @@ os.environ.setdefault("GAME_EVENT_RETRY_DELAYS", "1,2,3")
 from galactic.settings import *  # noqa: E402, F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Tests retry a login right after a failure; the pause after one is tested on its own.
+LOGIN_RETRY_SECONDS = 0

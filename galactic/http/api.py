@@ -6,25 +6,31 @@ Mission apps add their routers in galactic/urls.py. Every refusal answers
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import wraps
 from typing import Annotated
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import re_path
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from ninja import NinjaAPI, Path, Router, Schema
-from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.errors import AuthenticationError, HttpError, Throttled, ValidationError
 from ninja.parser import Parser
 from ninja.security import APIKeyHeader, SessionAuth
 from pydantic import Field, StrictInt
 
 from galactic.errors import GameError
 from galactic.flight import GALAXIES, SYSTEMS
+from galactic.http.throttle import PlayerWriteThrottle
 from galactic.models import Planet, Player, hash_token
+
+log = logging.getLogger(__name__)
 
 
 def iso(at: datetime | None) -> str | None:
@@ -35,23 +41,34 @@ def iso(at: datetime | None) -> str | None:
 
 
 class TokenAuth(APIKeyHeader):
-    """`Authorization: Token <token>` for scripts and bots."""
+    """`Authorization: Token <token>` for scripts and bots. A request that sends the header is
+    judged on it alone: a wrong token answers 401, whatever cookies come along."""
 
     param_name = "Authorization"
 
     def authenticate(self, request: HttpRequest, key: str | None) -> Player | None:
-        scheme, _, token = (key or "").partition(" ")
-        if scheme != "Token" or not token:
-            return None
-        player = Player.objects.select_related("user").filter(token_hash=hash_token(token.strip())).first()
+        if not key:
+            return None  # no header: the session's turn
+        scheme, _, token = key.partition(" ")
+        player = None
+        if scheme == "Token" and token.strip():
+            player = (
+                Player.objects.select_related("user").filter(token_hash=hash_token(token.strip())).first()
+            )
         if player is None or not player.user.is_active:
-            return None
+            raise AuthenticationError(401, "the token is not valid")
         request.player = player
         return player
 
 
 class PlayerSessionAuth(SessionAuth):
-    """A logged-in browser session whose user is a player (CSRF-checked by django-ninja)."""
+    """A logged-in browser session whose user is a player. The CSRF check concerns only a request
+    that holds a session: without one the answer is 401, never a word about CSRF."""
+
+    def _get_key(self, request: HttpRequest) -> str | None:
+        if not request.user.is_authenticated:
+            return None
+        return super()._get_key(request)  # the CSRF check (403 without the token)
 
     def authenticate(self, request: HttpRequest, key: str | None) -> Player | None:
         user = super().authenticate(request, key)
@@ -66,10 +83,18 @@ class NotAnObject(ValueError):
     pass
 
 
+class UnsupportedMediaType(ValueError):
+    pass
+
+
 class ObjectParser(Parser):
-    """Every request body of this API is a JSON object: a list, a number or null is malformed."""
+    """Every request body of this API is a JSON object: a list, a number or null is malformed, and a
+    body declared as anything but JSON is refused unread (415). No Content-Type is taken as JSON."""
 
     def parse_body(self, request: HttpRequest) -> dict:
+        media_type = request.content_type or "application/json"
+        if media_type != "application/json" and not media_type.endswith("+json"):
+            raise UnsupportedMediaType(media_type)
         data = super().parse_body(request)
         if not isinstance(data, dict):
             raise NotAnObject("not a JSON object")
@@ -114,6 +139,7 @@ def _no_such_endpoint(request: HttpRequest, *args: object, **kwargs: object) -> 
 
 api = GameAPI(
     parser=ObjectParser(),
+    throttle=[PlayerWriteThrottle()],
     title="Galactic Conquest",
     version="1",
     openapi_url="/openapi.json",
@@ -147,9 +173,47 @@ def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpRespons
 
 @api.exception_handler(AuthenticationError)
 def _unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
-    return error_response(
-        request, 401, "unauthenticated", "send `Authorization: Token <token>` or log in (a player's session)"
+    problem = "the token is not valid; " if "Authorization" in request.headers else ""
+    response = error_response(
+        request,
+        401,
+        "unauthenticated",
+        f"{problem}send `Authorization: Token <token>` or log in (a player's session)",
     )
+    response["WWW-Authenticate"] = 'Token realm="api"'
+    return response
+
+
+@api.exception_handler(Throttled)
+def _throttled(request: HttpRequest, exc: Throttled) -> HttpResponse:
+    """django-ninja adds Retry-After (whole seconds) to this answer."""
+    return error_response(
+        request,
+        429,
+        "too_many_requests",
+        f"more than {settings.API_WRITE_LIMIT} orders in {settings.API_WRITE_WINDOW} s; "
+        "wait for the time in Retry-After",
+    )
+
+
+@api.exception_handler(RequestDataTooBig)
+def _too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    """Django's own limit (DATA_UPLOAD_MAX_MEMORY_SIZE), should it be lower than the API's."""
+    return body_too_large(request)
+
+
+def body_too_large(request: HttpRequest) -> HttpResponse:
+    limit = settings.API_MAX_BODY_BYTES
+    return error_response(
+        request, 413, "too_large", f"the request body is larger than {limit} bytes", {"body": "too large"}
+    )
+
+
+@api.exception_handler(Exception)
+def _server_error(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """A bug: the traceback goes to the log, the client gets the API's JSON, not an HTML page."""
+    log.exception("API error on %s %s", request.method, request.path)
+    return error_response(request, 500, "server_error", "something went wrong on our side; it is logged")
 
 
 @api.exception_handler(Http404)
@@ -163,6 +227,9 @@ HTTP_ERROR_CODES = {
     403: "forbidden",
     404: "not_found",
     409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    429: "too_many_requests",
 }
 
 
@@ -170,6 +237,14 @@ HTTP_ERROR_CODES = {
 def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     """django-ninja's own refusals: a body that is not JSON (400), a failed CSRF check (403)."""
     status = exc.status_code
+    if status == 400 and isinstance(exc.__cause__, UnsupportedMediaType):
+        return error_response(
+            request,
+            415,
+            "unsupported_media_type",
+            f"the body is {exc.__cause__}; send JSON with `Content-Type: application/json`",
+            {"body": "not JSON"},
+        )
     if status == 400 and exc.__cause__ is not None:  # the body could not be parsed
         problem = str(exc.__cause__) if isinstance(exc.__cause__, NotAnObject) else "not valid JSON"
         return error_response(request, 400, "invalid", f"the request body is {problem}", {"body": problem})
@@ -185,7 +260,9 @@ class ErrorOut(Schema):
     fields: dict[str, str]
 
 
-ERRORS = {400: ErrorOut, 401: ErrorOut, 404: ErrorOut, 409: ErrorOut}
+# 413 (body too large), 415 (not JSON) and 429 (too many writes) are documented with the others, in
+# the one error format.
+ERRORS = {status: ErrorOut for status in (400, 401, 404, 409, 413, 415, 429)}
 
 
 class Amounts(Schema):

@@ -377,10 +377,11 @@ def test_session_dispatch_needs_the_csrf_token(make_player):
     assert set(refused.json()) == ERROR_KEYS
     assert Planet.objects.get(pk=alice.home.pk).small_cargo == 20
 
-    secret = "a" * 32  # a CSRF secret, as a page's {% csrf_token %} would have set in the cookie
-    browser.cookies["csrftoken"] = secret
+    # The token lives in the session (CSRF_USE_SESSIONS): the players' page carries it.
+    page = browser.get("/").content.decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
     accepted = browser.post(
-        "/api/fleets", order, content_type="application/json", headers={"X-CSRFToken": secret}
+        "/api/fleets", order, content_type="application/json", headers={"X-CSRFToken": token}
     )
     assert accepted.status_code == 201, accepted.content
 

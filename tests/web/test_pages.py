@@ -4,6 +4,7 @@ list the page starts from)."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -12,6 +13,11 @@ from django.test import Client
 from combat.services import npc_seed
 
 pytestmark = pytest.mark.django_db
+
+
+def page_csrf_token(page) -> str:
+    """The CSRF token a page carries ({% csrf_token %}): with CSRF_USE_SESSIONS there is no cookie."""
+    return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.content.decode()).group(1)
 
 
 def test_the_game_page_sends_a_visitor_to_the_login_page(client):
@@ -38,7 +44,8 @@ def test_log_in_with_the_players_password_then_the_game_page(client, make_player
     assert 'data-username="alice"' in html
     assert f'data-home-galaxy="{alice.home.galaxy}"' in html
     assert 'name="ships.battleship"' in html and 'data-error-for="ships.battleship"' in html
-    assert page.cookies["csrftoken"].value  # app.js sends it back in X-CSRFToken
+    # the CSRF token lives in the session and the page (app.js sends it back in X-CSRFToken)
+    assert "csrftoken" not in page.cookies and page_csrf_token(page)
     # a logged-in player asking for the login page goes on to the game
     assert client.get("/login/")["Location"] == "/"
 
@@ -85,7 +92,7 @@ def test_the_session_needs_the_csrf_token_to_change_anything(make_player):
     browser = Client(enforce_csrf_checks=True)
     browser.login(username="alice", password="pw")
     assert browser.get("/api/planets").status_code == 200  # reading needs no token
-    token = browser.get("/").cookies["csrftoken"].value
+    token = page_csrf_token(browser.get("/"))
     order = {"origin": alice.home.pk, "target": npc.planet_id, "mission": "attack", "ships": {"cruiser": 1}}
 
     refused = browser.post("/api/fleets", json.dumps(order), content_type="application/json")

@@ -1,7 +1,8 @@
 /* Galactic Conquest: the players' page. Plain JavaScript, no build step.
  *
  * Everything is read and changed through the JSON API (/api/, see CONTRACT.md) with the session
- * cookie; every POST carries the CSRF token of the `csrftoken` cookie in X-CSRFToken.
+ * cookie; every POST carries the page's CSRF token (kept in the session, written into the page by
+ * Django's {% csrf_token %}) in X-CSRFToken.
  *   - planets: resources tick client-side from `production` (per hour) since `as_of`;
  *   - fleets and probe missions: live countdowns to arrive_at / return_at; when one reaches zero
  *     the list is polled until the worker has moved the mission on;
@@ -68,12 +69,9 @@
     return hours ? `${hours}:${String(minutes).padStart(2, "0")}:${secs}` : `${minutes}:${secs}`;
   }
 
-  function cookie(name) {
-    for (const part of document.cookie.split(";")) {
-      const [key, ...rest] = part.trim().split("=");
-      if (key === name) return decodeURIComponent(rest.join("="));
-    }
-    return "";
+  function csrfToken() {
+    const input = document.querySelector("input[name=csrfmiddlewaretoken]");
+    return input ? input.value : "";
   }
 
   /** Call the API. Resolves to {ok, status, data}; an error's data is {error, detail, fields}. */
@@ -81,7 +79,7 @@
     const init = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
     if (payload !== undefined) {
       init.headers["Content-Type"] = "application/json";
-      init.headers["X-CSRFToken"] = cookie("csrftoken");
+      init.headers["X-CSRFToken"] = csrfToken();
       init.body = JSON.stringify(payload);
     }
     let response;
