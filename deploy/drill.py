@@ -22,9 +22,9 @@ Faults (--faults, comma separated, default all; their times and outages scale wi
   redis-hang  Redis freezes for 10 s (SIGSTOP: it keeps its port and accepts connections, but
               answers nothing), then goes on where it stopped (SIGCONT)
 
---giant-battle adds one attack of 10^8 battleships on an NPC base holding 10^8 of its own, set up
-directly in the database. It needs combat/engine.py's large-battle mode; without it the battle
-exhausts a worker's memory, and the attempt budget quarantines it.
+It also sets up one giant battle directly in the database: 10^8 battleships against an NPC base
+holding 10^8 (combat/engine.py's grouped mode fights it in tens of milliseconds; --no-giant-battle
+leaves it out).
 
 The audit: events scheduled and applied; lost (fleets that never landed, quarantined ones apart)
 and duplicates (more arrival reports than arrivals); resources and player ships conserved; the
@@ -738,7 +738,12 @@ def main() -> int:
     )
     parser.add_argument("--timeout", type=float, default=240, help="seconds to wait for every fleet to land")
     parser.add_argument("--pg-restart-cmd", default=default_pg_restart())
-    parser.add_argument("--giant-battle", action="store_true", help="add a battle of 10^8 units a side")
+    parser.add_argument(
+        "--giant-battle",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="add a battle of 10^8 units a side (default on)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     args = parser.parse_args()
     faults = () if args.faults == "none" else tuple(f.strip() for f in args.faults.split(","))
