@@ -43,12 +43,13 @@ def assert_nothing_lost_doubled_or_wedged(result: dict) -> None:
 
 
 def assert_hang_answered(result: dict) -> None:
-    """While Redis hung: every dispatch got its 201, as fast as just before the hang once each web
-    process's breaker opened (50 ms, or twice the box's own time before the hang when it is
-    busier than that), and /health said 503 within a second."""
+    """While Redis hung: every dispatch got its 201, at the box's own pace once each web process's
+    breaker opened (50 ms, or three times the median just before the hang on a box busier than
+    that), and /health said 503 within a second."""
     times, before = result["redis_hang_dispatch_ms"], result["dispatch_ms_before_hang"]
     assert all(isinstance(ms, float) for ms in times + before), (times, before)  # else: not 201
-    assert statistics.median(times) <= max(50, 2 * statistics.median(before)), (times, before)
+    # no Redis wait (a socket timeout is 500 ms): the pace of the box, whatever else runs on it
+    assert statistics.median(times) <= max(50, 3 * statistics.median(before)), (times, before)
     assert max(times) < 1000, times
     status, ms = result["redis_hang_health"]
     assert status == 503 and ms < 1000, result["redis_hang_health"]
