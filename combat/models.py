@@ -64,6 +64,12 @@ class Report(models.Model):
     defender = models.ForeignKey(Player, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     target = models.ForeignKey(Planet, on_delete=models.CASCADE, related_name="reports")
     data = models.JSONField(default=dict)
+    # What a replay needs besides the seed (in `data`): both sides' starting ships, defences and
+    # technology levels (combat.services.battle_forces). Null when no battle was fought.
+    forces = models.JSONField(null=True, blank=True)
+    # When each reader first opened it (null: unread).
+    attacker_read_at = models.DateTimeField(null=True, blank=True)
+    defender_read_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [

@@ -1,14 +1,16 @@
 """Battles at a planet, NPC defeat and respawn, and the reports they write.
 
 `battle_at_planet` and `npc_defeat` run inside the caller's transaction, on rows the caller has
-locked (the fleet arrival owns the transaction and the lock order). `npc_respawn` is a job's
-service and owns its own.
+locked (the fleet arrival owns the transaction and the lock order). Respawns are events of the
+game's timeline (`NpcBases`, registered in apps.py): `npc_respawn` is the job's service, and any
+other event on the base's planet applies a respawn that is due first, so a base whose respawn
+time has passed always fights with its restored garrison, however late the respawn job runs.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -21,8 +23,10 @@ from combat.engine import BattleResult, Side, resolve_battle
 from combat.loot import cargo_room, loot
 from combat.models import NpcBase, Report
 from combat.npc import TEMPLATES
+from galactic import timeline
 from galactic.flight import cargo_capacity
 from galactic.models import Planet, Player
+from galactic.timeline import Event, Run
 
 
 def battle_seed(*parts: object) -> int:
@@ -55,16 +59,14 @@ def battle_at_planet(
     `target` (and `npc`, if any) must be locked and settled to `at` by the caller. A defeated NPC
     base offers no battle: the attacker takes the loot alone.
     """
+    forces = None
     if npc is not None and npc.state == NpcBase.State.DEFEATED:
         result = None
         survivors, outcome = dict(ships), "attacker"
     else:
         tech = npc.technology if npc else target.owner.technology
-        result = resolve_battle(
-            Side(ships=ships, weapons=attacker.weapons, shielding=attacker.shielding, armour=attacker.armour),
-            Side(ships=_present(target.ships), defences=_present(target.defences), **_combat_tech(tech)),
-            seed=seed,
-        )
+        forces = battle_forces(ships, attacker.technology, target.ships, target.defences, tech)
+        result = resolve_battle(*forces_sides(forces), seed=seed)
         survivors, outcome = result.attacker_survivors, result.outcome
         _apply_defender_losses(target, result)
 
@@ -82,6 +84,7 @@ def battle_at_planet(
         defender=target.owner,
         target=target,
         data=_battle_data(result, outcome, seed, ships, taken),
+        forces=forces,
     )
     return BattleOutcome(report=report, survivors=survivors, loot=taken, defeated_npc=defeated_npc)
 
@@ -90,8 +93,36 @@ def _present(counts: dict[str, int]) -> dict[str, int]:
     return {name: count for name, count in counts.items() if count > 0}
 
 
-def _combat_tech(tech: dict[str, int]) -> dict[str, int]:
+def combat_tech(tech: dict[str, int]) -> dict[str, int]:
+    """The levels a battle uses (espionage plays no part in it)."""
     return {"weapons": tech["weapons"], "shielding": tech["shielding"], "armour": tech["armour"]}
+
+
+def battle_forces(
+    ships: dict[str, int],
+    attacker_tech: dict[str, int],
+    defender_ships: dict[str, int],
+    defender_defences: dict[str, int],
+    defender_tech: dict[str, int],
+) -> dict:
+    """Both sides' starting forces and technology levels, as a report keeps them: with the seed,
+    all a replay needs (Report.forces)."""
+    return {
+        "attacker": {"ships": _present(ships), "defences": {}, "technology": combat_tech(attacker_tech)},
+        "defender": {
+            "ships": _present(defender_ships),
+            "defences": _present(defender_defences),
+            "technology": combat_tech(defender_tech),
+        },
+    }
+
+
+def forces_sides(forces: dict) -> tuple[Side, Side]:
+    """The engine's two sides for stored forces (see battle_forces)."""
+    return tuple(
+        Side(ships=side["ships"], defences=side["defences"], **side["technology"])
+        for side in (forces["attacker"], forces["defender"])
+    )
 
 
 def _apply_defender_losses(target: Planet, result: BattleResult) -> None:
@@ -129,44 +160,103 @@ def _battle_data(
     }
 
 
-def npc_defeat(*, npc: NpcBase, at: datetime) -> None:
-    """Mark a locked NPC base defeated and schedule its respawn after the tier's delay / GAME_SPEED."""
+def npc_defeat(*, npc: NpcBase, at: datetime) -> Event:
+    """Mark a locked NPC base defeated and schedule its respawn after the tier's delay / GAME_SPEED.
+    Returns the respawn event, for the caller's timeline run."""
     hours = TEMPLATES[npc.tier].respawn_hours
     npc.state = NpcBase.State.DEFEATED
     npc.defeated_at = at
     npc.respawn_at = at + timedelta(seconds=hours * 3600 / settings.GAME_SPEED)
     npc.save(update_fields=["state", "defeated_at", "respawn_at"])
     schedules.schedule_respawn(npc)
+    return NpcBases.respawn_event(npc)
 
 
-def npc_respawn(*, npc_id: int) -> bool:
-    """Restore a defeated NPC base's ships and defences to its tier template; its stock keeps what
-    was left (and what it produced meanwhile).
+RESPAWN = "npc-respawn"
 
-    Locks the planet, then the base. Idempotent: a base that is not defeated is left alone, so a
-    duplicate or stale job changes nothing. Returns True when it respawned the base.
+
+class NpcBases:
+    """The NPC bases of a timeline run's planets, and their respawn events.
+
+    Their rows are locked after the planets; the fleet and probe kinds read them (`base_at`).
     """
-    with transaction.atomic():
-        # Lock order everywhere: planet before its NPC base (a fleet arrival does the same).
-        planet_id = NpcBase.objects.filter(pk=npc_id).values_list("planet_id", flat=True).first()
-        if planet_id is None:
-            return False
-        planet = Planet.objects.select_for_update(no_key=True).get(pk=planet_id)
-        npc = NpcBase.objects.select_for_update(no_key=True).get(pk=npc_id)
-        if npc.state != NpcBase.State.DEFEATED:
-            return False
-        planet.settle(npc.respawn_at)
+
+    kinds = (RESPAWN,)
+    RANK = 0  # at one instant, a respawn comes before any arrival: the base fights restored
+
+    def __init__(self) -> None:
+        self.bases: dict[int, NpcBase] = {}  # by planet id
+
+    @classmethod
+    def respawn_event(cls, npc: NpcBase) -> Event:
+        return Event(npc.respawn_at, cls.RANK, npc.pk, RESPAWN, npc.planet_id, npc)
+
+    def base_at(self, planet_id: int) -> NpcBase | None:
+        return self.bases.get(planet_id)
+
+    def feeders(self, planet_ids: set[int], until: datetime) -> set[int]:
+        return set()
+
+    def load(self, planet_ids: set[int], run: Run) -> Iterable[Event]:
+        unowned = [pk for pk in planet_ids if run.planets[pk].owner_id is None]
+        if not unowned:
+            return []
+        rows = NpcBase.objects.select_for_update(no_key=True).filter(planet_id__in=unowned).order_by("pk")
+        self.bases.update((npc.planet_id, npc) for npc in rows)
+        return [
+            self.respawn_event(npc)
+            for npc in self.bases.values()
+            if npc.state == NpcBase.State.DEFEATED and npc.respawn_at <= run.until
+        ]
+
+    def apply(self, event: Event, run: Run) -> Iterable[Event]:
+        """Restore the base's ships and defences to its tier template; its stock keeps what was
+        left (and what it produced meanwhile)."""
+        npc: NpcBase = event.row
+        if npc.state != NpcBase.State.DEFEATED or npc.respawn_at != event.at:
+            return []
+        planet = run.planets[npc.planet_id]
+        planet.settle(event.at)
         template = TEMPLATES[npc.tier]
         for name in planet.ships:
             setattr(planet, name, template.ships.get(name, 0))
         for name in planet.defences:
             setattr(planet, name, template.defences.get(name, 0))
-        planet.save()
         npc.state = NpcBase.State.ACTIVE
         npc.defeated_at = None
         npc.respawn_at = None
         npc.save(update_fields=["state", "defeated_at", "respawn_at"])
-    return True
+        return []
+
+    def flush(self, run: Run) -> None:
+        pass  # apply saved the rare rows it changed
+
+
+def npc_respawn(*, npc_id: int) -> bool:
+    """npc:respawn. Advance the base's planet to its respawn time (galactic.timeline): the events
+    due there before it, then the respawn.
+
+    Idempotent: a base that is not defeated is left alone. A job that comes before the base's
+    respawn time (it was beaten again since, and this is the older job) does nothing: the
+    reconciliation schedules the new time, and any event on the base applies the respawn first
+    anyway. Returns True when it respawned the base.
+    """
+    row = NpcBase.objects.filter(pk=npc_id, state=NpcBase.State.DEFEATED).values("planet_id", "respawn_at")
+    due = row.first()
+    if due is None or due["respawn_at"] > timezone.now():
+        return False
+    run = timeline.advance(planet_ids=[due["planet_id"]], until=due["respawn_at"])
+    return (RESPAWN, npc_id) in run.applied_keys()
+
+
+def report_mark_read(*, report: Report, player_id: int, at: datetime) -> None:
+    """Note that the player opened the report (as its sender and/or as the target's owner).
+    Idempotent: the first reading's time is kept. No lock needed: one conditional UPDATE each."""
+    for role in ("attacker", "defender"):
+        if getattr(report, f"{role}_id") == player_id and getattr(report, f"{role}_read_at") is None:
+            Report.objects.filter(pk=report.pk, **{f"{role}_read_at__isnull": True}).update(
+                **{f"{role}_read_at": at}
+            )
 
 
 NPC_POSITIONS = (2, 9, 14)  # home planets take even positions; NPC bases never collide with them

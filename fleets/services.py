@@ -1,27 +1,33 @@
-"""Every write on fleets: dispatch, arrival (combat, loot, delivery) and return.
+"""Every write on fleets: dispatch, arrival (combat, loot, delivery), return and recall.
 
-Lock order, everywhere in the game: the fleet, then planets by primary key, then the NPC base.
-Rows are locked FOR NO KEY UPDATE: we never change a key, and a plain FOR UPDATE would also block
-the FOR KEY SHARE lock that inserting a fleet takes on both its planets (galactic.services).
+Arrivals and returns are events of the game's timeline (galactic.timeline): each takes effect as
+of its own time, whatever order the workers run them in. Lock order, everywhere in the game:
+planets by primary key, then the fleets, probe missions and NPC bases on them. Rows are locked
+FOR NO KEY UPDATE: we never change a key, and a plain FOR UPDATE would also block the FOR KEY
+SHARE lock that inserting a fleet takes on both its planets (galactic.services).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from combat import services as combat
 from combat.models import NpcBase, Report
 from fleets import schedules
 from fleets.models import Fleet
+from galactic import timeline
 from galactic.db import bulk_save
 from galactic.errors import Conflict, Invalid, NotFound
 from galactic.flight import cargo_capacity
 from galactic.models import Planet, Player
 from galactic.services import planet_launch
 from galactic.ships import RESOURCES, SHIPS
+from galactic.timeline import Event, Run
 
 MAX_AMOUNT = 10**12  # far beyond any real stock; refuses numbers that would overflow the columns
 SPEEDS = range(10, 101, 10)
@@ -118,18 +124,7 @@ def _check_stock(origin: Planet, ships: dict[str, int], cargo: dict[str, int], f
         raise Conflict("the planet cannot launch this fleet now", fields)
 
 
-def _lock_with_owner(model: type[Fleet] | type[Planet], pks: Iterable[int], **filters: object) -> dict:
-    """The rows of `model` with these keys (that match `filters`), with their owner, locked FOR NO
-    KEY UPDATE in key order (the lock order of the whole game); by key."""
-    rows = (
-        model.objects.select_for_update(of=("self",), no_key=True)
-        .select_related("owner")
-        .filter(pk__in=pks, **filters)
-        .order_by("pk")
-    )
-    return {row.pk: row for row in rows}
-
-
+ARRIVAL, RETURN = "fleet-arrival", "fleet-return"
 ARRIVAL_FIELDS = ("status", "ships", *RESOURCES, "report")  # what an arrival changes on a fleet
 
 
@@ -141,51 +136,122 @@ def fleet_arrive(*, fleet_id: int) -> bool:
 def fleet_arrive_many(fleet_ids: Sequence[int]) -> dict[int, bool]:
     """fleet:arrival. Attack: battle, loot, maybe defeat an NPC base. Transport: unload.
 
-    Many fleets in one transaction, as the GameWorker batches the arrivals that fall due together:
-    the seven statements of one arrival serve the whole batch. Fleets landing on the
-    same planet are applied in arrival order, each to what the previous one left, exactly as one
-    transaction per fleet would.
-
-    Locks the fleets, then the target planets by key, then their NPC bases (the lock order of the
-    whole game), and settles each target to each arrival time. Idempotent: a fleet that is no longer
-    outbound is left alone. Writes exactly one report per fleet and schedules its fleet:return (and
-    npc:respawn on a defeat) after the commit. Returns, per fleet id, whether it acted.
+    Many fleets in one transaction, as the GameWorker batches the arrivals that fall due together.
+    Advances their target planets to the latest of their arrival times (galactic.timeline): every
+    event due on those planets by then is applied in game-time order, each to what the previous one
+    left, whatever order the jobs came in. Idempotent: a fleet that is no longer outbound is left
+    alone. Writes exactly one report per arrival and schedules fleet:return (and npc:respawn on a
+    defeat) after the commit. Returns, per fleet id, whether this call applied its arrival.
     """
+    due = Fleet.objects.filter(pk__in=fleet_ids, status=Fleet.Status.OUTBOUND).values_list(
+        "target_id", "arrive_at"
+    )
+    return _advance(fleet_ids, ARRIVAL, list(due))
+
+
+def fleet_return(*, fleet_id: int) -> bool:
+    """fleet:return for one fleet; see fleet_return_many. True if it acted."""
+    return fleet_return_many([fleet_id])[fleet_id]
+
+
+def fleet_return_many(fleet_ids: Sequence[int]) -> dict[int, bool]:
+    """fleet:return. Land the surviving ships and the cargo on the origin planets.
+
+    Many fleets in one transaction, as fleet_arrive_many: advances the origins to the latest return
+    time. Idempotent: only a returning fleet lands, once. The fleet keeps its cargo figures (what
+    it brought home). Returns, per fleet id, whether this call landed it.
+    """
+    due = Fleet.objects.filter(pk__in=fleet_ids, status=Fleet.Status.RETURNING).values_list(
+        "origin_id", "return_at"
+    )
+    return _advance(fleet_ids, RETURN, list(due))
+
+
+def _advance(fleet_ids: Sequence[int], kind: str, due: list[tuple[int, datetime]]) -> dict[int, bool]:
     acted = dict.fromkeys(fleet_ids, False)
-    with transaction.atomic():
-        fleets = list(_lock_with_owner(Fleet, fleet_ids, status=Fleet.Status.OUTBOUND).values())
-        if not fleets:
-            return acted
-        targets = _lock_with_owner(Planet, {fleet.target_id for fleet in fleets})
-        unowned = [pk for pk, planet in targets.items() if planet.owner_id is None]
-        npcs = {
-            npc.planet_id: npc
-            for npc in (
-                NpcBase.objects.select_for_update(no_key=True).filter(planet_id__in=unowned).order_by("pk")
-                if unowned
-                else ()
-            )
-        }
-        arriving = sorted(fleets, key=lambda f: (f.arrive_at, f.pk))
-        reports = []
-        for fleet in arriving:
-            target = targets[fleet.target_id]
-            target.settle(fleet.arrive_at)
-            if fleet.mission == Fleet.Mission.ATTACK:
-                reports.append(_attack(fleet, target, npcs.get(target.pk)))
-            else:
-                reports.append(_deliver(fleet, target))
-            acted[fleet.pk] = True
-        Report.objects.bulk_create(reports)
-        for fleet, report in zip(arriving, reports, strict=True):
-            fleet.report = report
-        bulk_save(targets.values(), Planet.STATE_FIELDS)
-        bulk_save(fleets, ARRIVAL_FIELDS)
-        schedules.schedule_returns([fleet for fleet in fleets if fleet.status == Fleet.Status.RETURNING])
+    if due:
+        run = timeline.advance(planet_ids={planet for planet, _ in due}, until=max(at for _, at in due))
+        applied = run.applied_keys()
+        acted = {fleet_id: (kind, fleet_id) in applied for fleet_id in fleet_ids}
     return acted
 
 
-def _attack(fleet: Fleet, target: Planet, npc: NpcBase | None) -> Report:
+class FleetEvents:
+    """Fleet arrivals and returns as events of the game's timeline (galactic.timeline).
+
+    Rows are locked after the planets (the lock order of the whole game), FOR NO KEY UPDATE: we
+    never change a key, and a plain FOR UPDATE would also block the FOR KEY SHARE lock that
+    inserting a fleet takes on its planets. Writes are collected and sent once per run.
+    """
+
+    kinds = (ARRIVAL, RETURN)
+    RETURN_RANK, ARRIVAL_RANK = 1, 3  # at one instant: respawns, returns, then arrivals
+
+    def __init__(self) -> None:
+        self.fleets: dict[int, Fleet] = {}
+        self.reports: list[tuple[Fleet, Report]] = []
+        self.landed = 0
+
+    def feeders(self, planet_ids: set[int], until: datetime) -> set[int]:
+        outbound = Fleet.objects.filter(
+            status=Fleet.Status.OUTBOUND, origin_id__in=planet_ids, return_at__lte=until
+        )
+        return set(outbound.values_list("target_id", flat=True))
+
+    def load(self, planet_ids: set[int], run: Run) -> Iterable[Event]:
+        outbound = Q(status=Fleet.Status.OUTBOUND) & (
+            Q(target_id__in=planet_ids, arrive_at__lte=run.until)
+            | Q(origin_id__in=planet_ids, return_at__lte=run.until)
+        )
+        returning = Q(status=Fleet.Status.RETURNING, origin_id__in=planet_ids, return_at__lte=run.until)
+        rows = (
+            Fleet.objects.select_for_update(of=("self",), no_key=True)
+            .select_related("owner")
+            .filter(outbound | returning)
+            .order_by("pk")
+        )
+        for fleet in rows:
+            fleet = self.fleets.setdefault(fleet.pk, fleet)
+            yield self._event(fleet)
+
+    def _event(self, fleet: Fleet) -> Event:
+        if fleet.status == Fleet.Status.OUTBOUND:
+            return Event(fleet.arrive_at, self.ARRIVAL_RANK, fleet.pk, ARRIVAL, fleet.target_id, fleet)
+        return Event(fleet.return_at, self.RETURN_RANK, fleet.pk, RETURN, fleet.origin_id, fleet)
+
+    def apply(self, event: Event, run: Run) -> Iterable[Event]:
+        fleet: Fleet = event.row
+        planet = run.planets[event.planet_id]
+        planet.settle(event.at)
+        if event.kind == RETURN:
+            planet.add(fleet.ships)
+            planet.add(fleet.cargo)
+            fleet.status = Fleet.Status.COMPLETED
+            self.landed += 1
+            return []
+        follow = []
+        if fleet.mission == Fleet.Mission.ATTACK:
+            npc = run.kind(combat.NpcBases).base_at(planet.pk)
+            report, respawn = _attack(fleet, planet, npc)
+            follow += [respawn] if respawn else []
+        else:
+            report = _deliver(fleet, planet)
+        self.reports.append((fleet, report))
+        if fleet.status == Fleet.Status.RETURNING:
+            follow.append(self._event(fleet))
+        return follow
+
+    def flush(self, run: Run) -> None:
+        Report.objects.bulk_create([report for _, report in self.reports])
+        for fleet, report in self.reports:
+            fleet.report = report
+        bulk_save(self.fleets.values(), ARRIVAL_FIELDS)
+        # The returns this run did not land are scheduled (one job per fleet, whatever the run).
+        arrived = [fleet for fleet, _ in self.reports if fleet.status == Fleet.Status.RETURNING]
+        schedules.schedule_returns(arrived)
+
+
+def _attack(fleet: Fleet, target: Planet, npc: NpcBase | None) -> tuple[Report, Event | None]:
     outcome = combat.battle_at_planet(
         attacker=fleet.owner,
         ships=fleet.ships,
@@ -195,13 +261,12 @@ def _attack(fleet: Fleet, target: Planet, npc: NpcBase | None) -> Report:
         at=fleet.arrive_at,
         seed=combat.battle_seed("fleet", fleet.pk, fleet.arrive_at.isoformat()),
     )
-    if outcome.defeated_npc:
-        combat.npc_defeat(npc=npc, at=fleet.arrive_at)
+    respawn = combat.npc_defeat(npc=npc, at=fleet.arrive_at) if outcome.defeated_npc else None
     fleet.ships = outcome.survivors
     for name, amount in outcome.loot.items():
         setattr(fleet, name, getattr(fleet, name) + amount)
     fleet.status = Fleet.Status.RETURNING if outcome.survivors else Fleet.Status.DESTROYED
-    return outcome.report
+    return outcome.report, respawn
 
 
 def _deliver(fleet: Fleet, target: Planet) -> Report:
@@ -220,40 +285,15 @@ def _deliver(fleet: Fleet, target: Planet) -> Report:
     )
 
 
-def fleet_return(*, fleet_id: int) -> bool:
-    """fleet:return for one fleet; see fleet_return_many. True if it acted."""
-    return fleet_return_many([fleet_id])[fleet_id]
-
-
-def fleet_return_many(fleet_ids: Sequence[int]) -> dict[int, bool]:
-    """fleet:return. Land the surviving ships and the cargo on the origin planets.
-
-    Many fleets in one transaction, as fleet_arrive_many. Locks the fleets, then the origin planets
-    by key, each settled to each return time. Idempotent: only a returning fleet lands, once. The
-    fleet keeps its cargo figures (what it brought home). Returns, per fleet id, whether it acted.
-    """
-    acted = dict.fromkeys(fleet_ids, False)
-    with transaction.atomic():
-        fleets = list(_lock_with_owner(Fleet, fleet_ids, status=Fleet.Status.RETURNING).values())
-        if not fleets:
-            return acted
-        origins = _lock_with_owner(Planet, {fleet.origin_id for fleet in fleets})
-        for fleet in sorted(fleets, key=lambda f: (f.return_at, f.pk)):
-            origin = origins[fleet.origin_id]
-            origin.settle(fleet.return_at)
-            origin.add(fleet.ships)
-            origin.add(fleet.cargo)
-            fleet.status = Fleet.Status.COMPLETED
-            acted[fleet.pk] = True
-        bulk_save(origins.values(), Planet.STATE_FIELDS)
-        bulk_save(fleets, ("status",))
-    return acted
-
-
 def fleet_recall(*, fleet_id: int, player: Player | None = None) -> Fleet:
     """Turn an outbound fleet around now: it flies home for as long as it has flown, without
     arriving (no battle, no delivery, no report). For players (their own fleets) and for operators
     (player=None), e.g. on an event stuck past its time.
+
+    A fleet past its arrival time has arrived, whether or not a worker has run the arrival yet:
+    players cannot recall it any more (Conflict). Operators may still send home a fleet whose
+    arrival is stuck: it turns at its arrival time, without arriving (their escape hatch for an
+    event that cannot be applied).
 
     Locks the fleet. Raises NotFound, or Conflict when the fleet is no longer outbound. Its
     arrival job, should it still fire, finds the fleet returning and does nothing. Schedules
@@ -266,7 +306,13 @@ def fleet_recall(*, fleet_id: int, player: Player | None = None) -> Fleet:
             raise NotFound("no such fleet of yours", {"fleet": "not found"})
         if fleet.status != Fleet.Status.OUTBOUND:
             raise Conflict(f"only an outbound fleet can be recalled; this one is {fleet.status}")
-        turn = min(timezone.now(), fleet.arrive_at)
+        now = timezone.now()
+        if player is not None and now >= fleet.arrive_at:
+            arrived = fleet.arrive_at.isoformat(timespec="milliseconds")
+            raise Conflict(
+                f"the fleet arrived at {arrived}; it can no longer be recalled", {"fleet": "has arrived"}
+            )
+        turn = min(now, fleet.arrive_at)
         fleet.arrive_at = turn
         fleet.return_at = turn + (turn - fleet.depart_at)
         fleet.status = Fleet.Status.RETURNING

@@ -1,8 +1,9 @@
 """Every write on probe missions: dispatch, and probe:update (arrivals with their espionage
 report, discovery and its skirmish, returns).
 
-Lock order, as everywhere in the game: the mission(s) by primary key, then planets by primary key.
-NPC bases are only read here (their espionage and combat levels), never locked.
+Arrivals and returns are events of the game's timeline (galactic.timeline): each takes effect as of
+its own time, whatever order they are run in. Lock order, as everywhere in the game: planets by
+primary key, then the missions, fleets and NPC bases on them.
 
 Who may read an espionage report: the sender always (`attacker`). The spied planet's owner
 (`defender`) only when the probes were discovered: an unseen spy leaves no trace, while a
@@ -14,21 +15,24 @@ from __future__ import annotations
 import logging
 import random
 import traceback
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import transaction
 from django.db.models import Q
 
-from combat.engine import Side, resolve_battle
+from combat.engine import resolve_battle
 from combat.models import NpcBase, Report
-from combat.services import battle_seed
+from combat.services import NpcBases, battle_forces, battle_seed, forces_sides
+from galactic import timeline
 from galactic.errors import Conflict, Invalid, NotFound
 from galactic.events import attempts, queue
 from galactic.flight import SPEED_PERCENTS
 from galactic.models import Planet, Player
 from galactic.services import planet_launch
 from galactic.ships import PROBE, TECHNOLOGIES
+from galactic.timeline import Event, Run
 from probes import espionage
 from probes.models import Notice, ProbeMission
 
@@ -132,6 +136,9 @@ class AdvanceCounts:
         }
 
 
+ARRIVAL, RETURN = "probe-arrival", "probe-return"
+
+
 def _due(now: datetime) -> Q:
     return Q(status=Status.OUTBOUND, arrive_at__lte=now) | Q(status=Status.RETURNING, return_at__lte=now)
 
@@ -140,110 +147,68 @@ def probe_missions_advance(*, now: datetime, batch_size: int = BATCH_SIZE) -> di
     """probe:update. Advance every mission due at `now`: arrivals (espionage report, discovery and
     skirmish, notice), then, in a later batch, returns (probes land on the origin).
 
-    Works in batches of `batch_size`, each its own transaction: it locks the due missions with
-    SKIP LOCKED (so two overlapping runs never take the same mission, and neither waits for the
-    other's missions), then the planets they touch, by primary key. A planet locked by another run
-    is waited for, for at most one batch of that run. Idempotent: the status is re-checked on the
-    locked row, so each arrival and each return happens exactly once. Schedules nothing.
-    A mission that fails is left out of this run (the others advance) and counted against its own
-    attempt budget; once spent, it is quarantined and left out of every run until an operator
-    releases it (see _advance_isolated).
-    Returns counts: batches, arrived, discovered, destroyed, returned.
+    Works in batches, each its own transaction: it takes the first planet with due missions that
+    no other run holds (SKIP LOCKED, so two overlapping runs work side by side on different
+    planets), and advances it to the time of its first `batch_size` due missions
+    (galactic.timeline: every event due there by then, fleets too, in game-time order).
+    Idempotent: applied events are no longer pending, so each arrival and each return happens
+    exactly once. Schedules nothing. Returns counts: batches, arrived, discovered, destroyed, returned.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     total = AdvanceCounts()
-    left_out = {int(job_id.rsplit("-", 1)[1]) for job_id in attempts.quarantined_ids(MISSION_JOB_PREFIX)}
+    left_out = _quarantined_planets()
     while True:
-        counts = _advance_batch(now, batch_size, left_out)
+        taken: list[int] = []
+        try:
+            counts = _advance_batch(now, batch_size, left_out, taken)
+        except Exception as error:  # one planet's failure never stalls the others
+            if attempts.is_transient(error) or not taken:
+                raise
+            _planet_failed(taken[-1], now, left_out)
+            continue
         if counts is None:
             return total.as_dict()
         total.add(counts)
 
 
-def _advance_batch(now: datetime, batch_size: int, left_out: set[int]) -> AdvanceCounts | None:
-    """One batch in one transaction; None when nothing (unlocked) is due any more. Missions that
-    fail are added to `left_out`."""
+def _advance_batch(
+    now: datetime, batch_size: int, left_out: set[int], taken: list[int]
+) -> AdvanceCounts | None:
+    """One batch in one transaction; None when nothing (on a planet free to take) is due any more.
+    The planet it takes is appended to `taken` (for the caller, should the batch fail)."""
     with transaction.atomic():
-        missions = list(
-            ProbeMission.objects.select_for_update(skip_locked=True, of=("self",), no_key=True)
-            .select_related("owner", "origin")
-            .filter(_due(now))
-            .exclude(pk__in=left_out)
-            .order_by("pk")[:batch_size]
-        )
-        if not missions:
+        planet_id = _take_planet(now, batch_size, left_out)
+        if planet_id is None:
             return None
-        planets = _lock_planets(missions)
-        counts = AdvanceCounts(batches=1)
-        # Planets are settled forwards only: handle events in the order they happened.
-        for mission in sorted(missions, key=_event_time):
-            if not _advance_isolated(mission, planets, counts):
-                left_out.add(mission.pk)
+        taken.append(planet_id)
+        mine = Q(status=Status.OUTBOUND, target_id=planet_id) | Q(
+            status=Status.RETURNING, origin_id=planet_id
+        )
+        due = ProbeMission.objects.filter(_due(now) & mine).order_by("pk")[:batch_size]
+        until = max((_event_time(mission)[0] for mission in due), default=now)
+        run = timeline.advance(planet_ids=[planet_id], until=until)
+        counts = run.kind(ProbeEvents).counts
+        counts.batches = 1
     return counts
 
 
-# --- failure isolation: one mission that fails never stalls the others --------------------------------
-
-MISSION_JOB_PREFIX = "probe-mission-"  # the id a mission's attempts and quarantine go under
-MISSION_JOB = "probes.jobs.probe_mission"
-
-
-def _advance_one(mission: ProbeMission, planets: dict[int, Planet], counts: AdvanceCounts) -> Planet:
-    """Arrive or land one (locked) mission on its (locked) planet; returns that planet."""
-    if mission.status == Status.OUTBOUND:
-        planet = planets[mission.target_id]
-        _arrive(mission, planet, counts)
-    else:
-        planet = planets[mission.origin_id]
-        _land(mission, planet, counts)
-    return planet
+def _take_planet(now: datetime, batch_size: int, left_out: set[int]) -> int | None:
+    """Lock the planet of the first due mission that no other run holds; its id."""
+    skipped = Q(status=Status.OUTBOUND, target_id__in=left_out) | Q(
+        status=Status.RETURNING, origin_id__in=left_out
+    )
+    candidates = ProbeMission.objects.filter(_due(now)).exclude(skipped).order_by("pk")[: 4 * batch_size]
+    planets = list(dict.fromkeys(_planet_of(mission) for mission in candidates))
+    for planet_id in planets:
+        free = Planet.objects.select_for_update(skip_locked=True, no_key=True).filter(pk=planet_id)
+        if free.exists():
+            return planet_id
+    return None
 
 
-def _advance_isolated(mission: ProbeMission, planets: dict[int, Planet], counts: AdvanceCounts) -> bool:
-    """Advance one mission in a savepoint of its own, saving its planet with it. If it fails, its
-    writes are undone, its planet is read back (with what the missions before it saved), and the
-    failure is counted against its budget. A lost connection fails the whole run, as before: an
-    outage is not the mission's fault. True when it advanced."""
-    own = AdvanceCounts()
-    planet = planets[mission.target_id if mission.status == Status.OUTBOUND else mission.origin_id]
-    try:
-        with transaction.atomic():
-            _advance_one(mission, planets, own)
-            planet.save()
-    except Exception as error:
-        if attempts.is_transient(error):
-            raise
-        planet.refresh_from_db()
-        at = mission.arrive_at if mission.status == Status.OUTBOUND else mission.return_at
-        attempts.note_failure(
-            queue.get_connection(),
-            f"{MISSION_JOB_PREFIX}{mission.pk}",
-            func=MISSION_JOB,
-            args=[mission.pk],
-            due=at,
-            error=traceback.format_exc(),
-        )
-        logger.warning("probe:update: mission %s failed; the others go on", mission.pk, exc_info=True)
-        return False
-    counts.add(own)
-    return True
-
-
-def probe_mission_advance(mission_id: int, *, now: datetime) -> bool:
-    """Advance one mission if it is due (an operator's release of a quarantined mission). False
-    when it is not due (any more): nothing to do."""
-    with transaction.atomic():
-        mission = (
-            ProbeMission.objects.select_for_update(of=("self",), no_key=True)
-            .select_related("owner", "origin")
-            .filter(_due(now), pk=mission_id)
-            .first()
-        )
-        if mission is None:
-            return False
-        _advance_one(mission, _lock_planets([mission]), AdvanceCounts()).save()
-    return True
+def _planet_of(mission: ProbeMission) -> int:
+    return mission.target_id if mission.status == Status.OUTBOUND else mission.origin_id
 
 
 def _event_time(mission: ProbeMission) -> tuple[datetime, int]:
@@ -251,15 +216,58 @@ def _event_time(mission: ProbeMission) -> tuple[datetime, int]:
     return at, mission.pk
 
 
-def _lock_planets(missions: list[ProbeMission]) -> dict[int, Planet]:
-    ids = {m.target_id if m.status == Status.OUTBOUND else m.origin_id for m in missions}
-    locked = (
-        Planet.objects.select_for_update(of=("self",), no_key=True)  # see galactic.services.planet_launch
-        .select_related("owner", "npc")
-        .filter(pk__in=ids)
-        .order_by("pk")
-    )
-    return {planet.pk: planet for planet in locked}
+class ProbeEvents:
+    """Probe arrivals and returns as events of the game's timeline (galactic.timeline). Rows are
+    locked after the planets; each event writes its own rows (probes are few)."""
+
+    kinds = (ARRIVAL, RETURN)
+    RETURN_RANK, ARRIVAL_RANK = 2, 4  # at one instant: respawns, fleet returns, probe returns, arrivals
+
+    def __init__(self) -> None:
+        self.missions: dict[int, ProbeMission] = {}
+        self.counts = AdvanceCounts()
+
+    def feeders(self, planet_ids: set[int], until: datetime) -> set[int]:
+        outbound = ProbeMission.objects.filter(
+            status=Status.OUTBOUND, origin_id__in=planet_ids, return_at__lte=until
+        )
+        return set(outbound.values_list("target_id", flat=True))
+
+    def load(self, planet_ids: set[int], run: Run) -> Iterable[Event]:
+        outbound = Q(status=Status.OUTBOUND) & (
+            Q(target_id__in=planet_ids, arrive_at__lte=run.until)
+            | Q(origin_id__in=planet_ids, return_at__lte=run.until)
+        )
+        returning = Q(status=Status.RETURNING, origin_id__in=planet_ids, return_at__lte=run.until)
+        rows = (
+            ProbeMission.objects.select_for_update(of=("self",), no_key=True)
+            .select_related("owner", "origin")
+            .filter(outbound | returning)
+            .order_by("pk")
+        )
+        for mission in rows:
+            mission = self.missions.setdefault(mission.pk, mission)
+            yield self._event(mission)
+
+    def _event(self, mission: ProbeMission) -> Event:
+        if mission.status == Status.OUTBOUND:
+            return Event(
+                mission.arrive_at, self.ARRIVAL_RANK, mission.pk, ARRIVAL, mission.target_id, mission
+            )
+        return Event(mission.return_at, self.RETURN_RANK, mission.pk, RETURN, mission.origin_id, mission)
+
+    def apply(self, event: Event, run: Run) -> Iterable[Event]:
+        mission: ProbeMission = event.row
+        planet = run.planets[event.planet_id]
+        if event.kind == RETURN:
+            _land(mission, planet, self.counts)
+            return []
+        npc = run.kind(NpcBases).base_at(planet.pk)
+        _arrive(mission, planet, npc, self.counts)
+        return [self._event(mission)] if mission.status == Status.RETURNING else []
+
+    def flush(self, run: Run) -> None:
+        pass  # each event wrote its own rows
 
 
 def _land(mission: ProbeMission, origin: Planet, counts: AdvanceCounts) -> None:
@@ -270,9 +278,10 @@ def _land(mission: ProbeMission, origin: Planet, counts: AdvanceCounts) -> None:
     counts.returned += 1
 
 
-def _technologies(mission: ProbeMission, target: Planet) -> tuple[dict[str, int], dict[str, int]]:
+def _technologies(
+    mission: ProbeMission, target: Planet, npc: NpcBase | None
+) -> tuple[dict[str, int], dict[str, int]]:
     """The sender's technology and the target's (an NPC base's, its owner's, or none at all)."""
-    npc: NpcBase | None = getattr(target, "npc", None)
     if npc is not None:
         defender = npc.technology
     elif target.owner is not None:
@@ -282,10 +291,10 @@ def _technologies(mission: ProbeMission, target: Planet) -> tuple[dict[str, int]
     return mission.owner.technology, defender
 
 
-def _arrive(mission: ProbeMission, target: Planet, counts: AdvanceCounts) -> None:
+def _arrive(mission: ProbeMission, target: Planet, npc: NpcBase | None, counts: AdvanceCounts) -> None:
     """Spy on the (locked) target at the arrival time, maybe get discovered and fight, report."""
     target.settle(mission.arrive_at)
-    attacker_tech, defender_tech = _technologies(mission, target)
+    attacker_tech, defender_tech = _technologies(mission, target, npc)
     att, dfn = attacker_tech["espionage"], defender_tech["espionage"]
     sections = espionage.sections_revealed(mission.count, att, dfn)
     # What the probes saw, before any skirmish.
@@ -294,8 +303,10 @@ def _arrive(mission: ProbeMission, target: Planet, counts: AdvanceCounts) -> Non
     rng = random.Random(battle_seed("probe-discovery", mission.pk, mission.arrive_at.isoformat()))
     discovered = espionage.is_discovered(chance, rng)
     data.update(probes=mission.count, discovered=discovered, discovery_chance=chance)
+    forces = None
     if discovered:
-        data["battle"] = _skirmish(mission, target, attacker_tech, defender_tech)
+        forces = battle_forces({PROBE: mission.count}, attacker_tech, target.ships, {}, defender_tech)
+        data["battle"] = _skirmish(mission, target, forces)
     mission.report = Report.objects.create(
         kind=Report.Kind.ESPIONAGE,
         at=mission.arrive_at,
@@ -303,6 +314,7 @@ def _arrive(mission: ProbeMission, target: Planet, counts: AdvanceCounts) -> Non
         defender=target.owner if discovered else None,
         target=target,
         data=data,
+        forces=forces,
     )
     if discovered and target.owner is not None:
         _notify(mission, target, chance)
@@ -326,17 +338,11 @@ def _espionage_data(target: Planet, sections: list[str], defender_tech: dict[str
     return data
 
 
-def _skirmish(
-    mission: ProbeMission, target: Planet, attacker_tech: dict[str, int], defender_tech: dict[str, int]
-) -> dict:
+def _skirmish(mission: ProbeMission, target: Planet, forces: dict) -> dict:
     """Discovered probes fight the target's ships (never its defences); the target's ship losses
     are applied to the locked planet and the survivors left in `mission.count`."""
     seed = battle_seed("probe", mission.pk, mission.arrive_at.isoformat())
-    result = resolve_battle(
-        Side(ships={PROBE: mission.count}, **_combat_tech(attacker_tech)),
-        Side(ships={name: n for name, n in target.ships.items() if n > 0}, **_combat_tech(defender_tech)),
-        seed=seed,
-    )
+    result = resolve_battle(*forces_sides(forces), seed=seed)
     for name in target.ships:
         setattr(target, name, result.defender_ships.get(name, 0))
     mission.count = result.attacker_survivors.get(PROBE, 0)
@@ -347,10 +353,6 @@ def _skirmish(
         "losses": {"attacker": result.attacker_losses, "defender": result.defender_losses},
         "debris": result.debris,
     }
-
-
-def _combat_tech(tech: dict[str, int]) -> dict[str, int]:
-    return {"weapons": tech["weapons"], "shielding": tech["shielding"], "armour": tech["armour"]}
 
 
 def _notify(mission: ProbeMission, target: Planet, chance: int) -> None:
@@ -364,3 +366,47 @@ def _notify(mission: ProbeMission, target: Planet, chance: int) -> None:
             f"{target.name} [{target.coords}] (chance of discovery {chance}%)"
         ),
     )
+
+
+# --- failure isolation: a planet whose missions fail never stalls the others ------------------------
+# A planet's events are applied in game-time order, so a mission that fails holds back the later
+# events of its planet; the missions of every other planet advance on time. Each due mission of
+# the failing planet is counted against its own attempt budget (galactic.events.attempts); once a
+# mission is quarantined, its planet is left out of probe:update until an operator releases it.
+
+MISSION_JOB_PREFIX = "probe-mission-"  # the id a mission's attempts and quarantine go under
+MISSION_JOB = "probes.jobs.probe_mission"
+
+
+def _planet_failed(planet_id: int, now: datetime, left_out: set[int]) -> None:
+    error = traceback.format_exc()
+    logger.warning("probe:update: planet %s failed; the other planets go on", planet_id, exc_info=True)
+    left_out.add(planet_id)
+    mine = Q(status=Status.OUTBOUND, target_id=planet_id) | Q(status=Status.RETURNING, origin_id=planet_id)
+    for mission in ProbeMission.objects.filter(_due(now) & mine).order_by("pk"):
+        attempts.note_failure(
+            queue.get_connection(),
+            f"{MISSION_JOB_PREFIX}{mission.pk}",
+            func=MISSION_JOB,
+            args=[mission.pk],
+            due=_event_time(mission)[0],
+            error=error,
+        )
+
+
+def _quarantined_planets() -> set[int]:
+    ids = [int(job_id.rsplit("-", 1)[1]) for job_id in attempts.quarantined_ids(MISSION_JOB_PREFIX)]
+    return {_planet_of(mission) for mission in ProbeMission.objects.filter(pk__in=ids)}
+
+
+def probe_mission_advance(mission_id: int, *, now: datetime) -> bool:
+    """Advance the planet of one mission, if the mission is due (an operator's release of a
+    quarantined mission). False when it is not due (any more): nothing to do."""
+    mission = ProbeMission.objects.filter(_due(now), pk=mission_id).first()
+    if mission is None:
+        return False
+    with transaction.atomic():
+        planet_id = _planet_of(mission)
+        Planet.objects.select_for_update(no_key=True).filter(pk=planet_id).exists()
+        timeline.advance(planet_ids=[planet_id], until=now)
+    return True

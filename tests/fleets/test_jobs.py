@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import timedelta
 
 import pytest
 from django.utils import timezone
@@ -102,6 +103,9 @@ def test_defeat_schedules_respawn_which_restores_the_template(make_player, redis
     assert planet.light_fighter == 0
     stock_left = planet.resources
 
+    NpcBase.objects.filter(pk=npc.pk).update(respawn_at=timezone.now() + timedelta(hours=1))
+    assert npc_respawn(npc.pk) is False  # never before its time
+    NpcBase.objects.filter(pk=npc.pk).update(respawn_at=timezone.now())
     assert npc_respawn(npc.pk) is True
     assert npc_respawn(npc.pk) is False
     npc.refresh_from_db()
@@ -112,7 +116,8 @@ def test_defeat_schedules_respawn_which_restores_the_template(make_player, redis
 
 
 @pytest.mark.django_db(transaction=True)
-def test_attack_on_a_defeated_npc_takes_loot_without_battle(make_player, redis_conn):
+def test_attack_on_a_defeated_npc_takes_loot_without_battle(make_player, redis_conn, settings):
+    settings.GAME_SPEED = 1_000  # the second fleet lands long before the respawn (7.2 s)
     alice = make_player("alice", **NO_PRODUCTION)
     npc = npc_seed(count=1)[0]
     Planet.objects.filter(pk=npc.planet_id).update(**NO_PRODUCTION)
@@ -161,8 +166,13 @@ def test_two_processes_running_the_same_arrivals_at_once_apply_each_once(make_pl
         for order in (ids, ids[::-1])
     ]
     applied = [int(p.communicate(timeout=120)[0]) for p in procs]
-    assert sum(applied) == len(fleets)  # each arrival applied by exactly one of the two
+    # A job may find its arrival already applied by a later one on the same planet (which applies
+    # the earlier ones first): each arrival is applied once, one report each.
+    assert 1 <= sum(applied) <= len(fleets)
     assert Report.objects.count() == len(fleets)
+    assert set(Fleet.objects.values_list("report_id", flat=True)) == set(
+        Report.objects.values_list("pk", flat=True)
+    )
     assert fleet_totals() == before
     assert not Fleet.objects.filter(status=Fleet.Status.OUTBOUND).exists()
 

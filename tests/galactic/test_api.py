@@ -306,7 +306,7 @@ def test_delivery_report_readable_by_sender_and_target_owner_only(make_player, a
     for reader in (alice, bob):
         response = api_client(reader).get(f"/api/reports/{report['id']}")
         assert response.status_code == 200, response.content
-        assert response.json() == report
+        assert response.json() == {**report, "unread": True}  # opened for the first time
     assert_error(api_client(carol).get(f"/api/reports/{report['id']}"), 404, "not_found")
 
 
@@ -322,8 +322,9 @@ def test_battle_report_readable_by_attacker_and_defender(make_player, api_client
     assert report["kind"] == "battle"
     for key in ("outcome", "rounds", "seed", "losses", "loot", "debris"):
         assert key in report
-    assert api_client(alice).get(f"/api/reports/{report['id']}").json() == report
-    assert api_client(bob).get(f"/api/reports/{report['id']}").json() == report
+    assert report["forces"]["attacker"]["ships"] == {"battleship": 10}
+    for reader in (alice, bob):  # each reader's first opening
+        assert api_client(reader).get(f"/api/reports/{report['id']}").json() == {**report, "unread": True}
     assert_error(api_client(carol).get(f"/api/reports/{report['id']}"), 404, "not_found")
 
 

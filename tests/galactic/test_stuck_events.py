@@ -188,6 +188,9 @@ def test_fleet_admin_sends_outbound_fleets_home_and_warns_about_the_others(
     staff_client, make_player, redis_conn
 ):
     outbound = dispatch_attack(make_player, "alice")
+    # Still in flight when bob lands on the same base (an earlier arrival there would land first).
+    later = timezone.now() + timedelta(hours=1)
+    Fleet.objects.filter(pk=outbound.pk).update(arrive_at=later, return_at=later + timedelta(hours=1))
     landed = dispatch_attack(make_player, "bob")
     jobs.fleet_arrival(landed.pk)  # now returning: cannot be recalled
     response = staff_client.post(

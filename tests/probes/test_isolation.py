@@ -28,13 +28,11 @@ def fast_universe(settings):
 
 @pytest.fixture
 def broken_mission(make_player, redis_conn):
-    """Two missions on one target; every update of the first one fails in the database."""
-    alice = make_player("alice", **NO_PRODUCTION)
-    bob = make_player("bob", **NO_PRODUCTION, **dict.fromkeys(SHIPS, 0))
-    bad, good = (
-        probe_dispatch(player=alice.player, origin_id=alice.home.pk, target_id=bob.home.pk, count=2)
-        for _ in range(2)
-    )
+    """Two missions between four planets; every update of the first one fails in the database."""
+    alice, carol = (make_player(name, **NO_PRODUCTION) for name in ("alice", "carol"))
+    bob, dave = (make_player(name, **NO_PRODUCTION, **dict.fromkeys(SHIPS, 0)) for name in ("bob", "dave"))
+    bad = probe_dispatch(player=alice.player, origin_id=alice.home.pk, target_id=bob.home.pk, count=2)
+    good = probe_dispatch(player=carol.player, origin_id=carol.home.pk, target_id=dave.home.pk, count=2)
     with connection.cursor() as cursor:
         cursor.execute(
             "CREATE OR REPLACE FUNCTION test_broken() RETURNS trigger AS $$ BEGIN "

@@ -67,7 +67,7 @@ def test_after_arrival_the_mission_carries_its_report(api_client, alice, make_pl
     report = body["report"]
     assert report["kind"] == "espionage" and report["accuracy"] == 0.5
     assert report["sections"] == ["resources", "ships"] and "defences" not in report
-    assert api_client(alice).get(f"/api/reports/{report['id']}").json() == report
+    assert api_client(alice).get(f"/api/reports/{report['id']}").json() == {**report, "unread": True}
     # An unseen spy leaves no trace: the target's owner cannot read the report.
     assert api_client(carol).get(f"/api/reports/{report['id']}").status_code == 404
     assert api_client(carol).get("/api/probes/notices").json() == {"items": [], "count": 0}

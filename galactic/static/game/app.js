@@ -6,7 +6,9 @@
  *   - planets: resources tick client-side from `production` (per hour) since `as_of`;
  *   - fleets and probe missions: live countdowns to arrive_at / return_at; when one reaches zero
  *     the list is polled until the worker has moved the mission on;
- *   - reports: GET /api/reports/<id>, drawn by kind (battle, espionage, delivery);
+ *   - reports: GET /api/reports lists the player's reports (unread ones marked); GET
+ *     /api/reports/<id> opens one (which marks it read), drawn by kind (battle with both sides'
+ *     starting forces, espionage, delivery);
  *   - dispatch: POST /api/fleets or /api/probes; each `fields` entry of an error answer is shown
  *     next to its input, the `detail` at the top of the form;
  *   - galaxy: GET /api/galaxy/<g>/<s>, with buttons that pick a target for the dispatch form.
@@ -30,6 +32,7 @@
     fleetsSignature: "",
     lastMissions: null,
     lastPoll: 0,
+    reportsSignature: "",
   };
 
   // ---- small helpers ------------------------------------------------------------------------
@@ -202,7 +205,7 @@
       }
       state.lastMissions = missions;
       renderFleets(container, missions);
-      if (landed) loadPlanets(); // ships and cargo came home, or the arrival changed stock
+      if (landed) Promise.all([loadPlanets(), loadReports()]); // stock changed; maybe a new report
     })();
     try {
       await state.loadingFleets;
@@ -299,6 +302,48 @@
     const meta = h("p", { class: "muted" }, `${new Date(Date.parse(report.at)).toLocaleString()} · target ${planetName(report.target)}`);
     view.replaceChildren(h("article", { class: `report ${report.kind}`, dataset: { reportId: report.id, kind: report.kind } }, heading, meta, ...draw(report)));
     heading.focus({ preventScroll: true });
+    if (report.unread) loadReports(); // opening it marked it read
+  }
+
+  const REPORT_TITLES = { battle: "Battle", espionage: "Espionage", delivery: "Delivery" };
+
+  async function loadReports() {
+    const result = await api("GET", "/reports?limit=20");
+    const container = $("#report-list");
+    if (!result.ok) return sectionError(container, result.data.detail);
+    container.removeAttribute("aria-busy");
+    const items = result.data.items;
+    const signature = JSON.stringify(items.map((r) => [r.id, r.unread, planetName(r.target)]));
+    if (signature === state.reportsSignature && container.firstChild) return;
+    state.reportsSignature = signature;
+    const unread = items.filter((r) => r.unread).length;
+    const badge = $("#unread-count");
+    badge.textContent = `${unread} unread`;
+    badge.hidden = !unread;
+    if (!items.length) {
+      container.replaceChildren(h("p", { class: "muted" }, "No reports yet."));
+      return;
+    }
+    container.replaceChildren(h("ul", { class: "report-list" }, items.map(reportItem)));
+  }
+
+  function reportItem(report) {
+    const summary = {
+      battle: () => OUTCOMES[report.outcome] || report.outcome,
+      espionage: () => (report.discovered ? "spies discovered" : `accuracy ${Math.round((report.accuracy || 0) * 100)} %`),
+      delivery: () => `${num(Object.values(report.delivered || {}).reduce((a, b) => a + b, 0))} delivered`,
+    }[report.kind];
+    return h(
+      "li",
+      { class: report.unread ? "unread" : "read", dataset: { reportId: report.id, kind: report.kind } },
+      h(
+        "button",
+        { type: "button", class: "link", onclick: () => showReport(report.id) },
+        report.unread ? h("span", { class: "dot", title: "unread" }, h("span", { class: "visually-hidden" }, "Unread: ")) : null,
+        `${REPORT_TITLES[report.kind] || capital(report.kind)} #${report.id}`,
+      ),
+      h("span", { class: "muted small" }, ` ${planetCoords(report.target)} · ${localTime(report.at)}${summary ? " · " + summary() : ""}`),
+    );
   }
 
   const OUTCOMES = { attacker: "Victory for the attacker", defender: "The defender holds", draw: "Draw" };
@@ -320,7 +365,27 @@
             h("tbody", {}, units.map((unit) => h("tr", {}, h("th", { scope: "row" }, capital(words(unit))), h("td", {}, num(losses.attacker?.[unit] || 0)), h("td", {}, num(losses.defender?.[unit] || 0))))))
         : h("p", { class: "muted" }, "No losses."),
       report.rebuilt && Object.keys(report.rebuilt).length ? h("div", {}, h("h4", {}, "Defences rebuilt"), amountList(report.rebuilt)) : null,
+      report.forces ? startingForces(report.forces) : null,
     ];
+  }
+
+  /** Both sides as the battle began: what the seed replays (manage.py replay_battle). */
+  function startingForces(forces) {
+    const side = (name) => ({ ...(forces[name].ships || {}), ...(forces[name].defences || {}) });
+    const attacker = side("attacker");
+    const defender = side("defender");
+    const units = [...new Set([...Object.keys(attacker), ...Object.keys(defender)])];
+    const tech = (name) => ["weapons", "shielding", "armour"].map((t) => forces[name].technology?.[t] ?? 0).join(" / ");
+    return h("section", { class: "forces", "aria-label": "Starting forces" },
+      h("h4", {}, "Starting forces"),
+      h("table", { class: "losses" },
+        h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Unit"), h("th", { scope: "col" }, "Attacker"), h("th", { scope: "col" }, "Defender"))),
+        h("tbody", {},
+          units.map((unit) => h("tr", {}, h("th", { scope: "row" }, capital(words(unit))), h("td", {}, num(attacker[unit] || 0)), h("td", {}, num(defender[unit] || 0)))),
+          h("tr", { class: "tech" }, h("th", { scope: "row" }, "Weapons / shielding / armour"), h("td", {}, tech("attacker")), h("td", {}, tech("defender"))),
+        ),
+      ),
+    );
   }
 
   function espionageReport(report) {
@@ -330,6 +395,7 @@
       h("div", { class: "report-grid" }, section("resources", "Resources"), section("ships", "Ships"), section("defences", "Defences"), section("technology", "Technology")),
     ];
     if (report.battle) parts.push(h("h4", {}, "Skirmish"), ...battleReport({ ...report.battle, loot: {} }).slice(0, 1));
+    if (report.battle && report.forces) parts.push(startingForces(report.forces));
     return parts;
   }
 
@@ -562,10 +628,10 @@
   $("#g-next").addEventListener("click", () => stepSystem(1));
 
   chooseKind("fleet");
-  loadPlanets().then(() => Promise.all([loadFleets(), loadGalaxy()]));
+  loadPlanets().then(() => Promise.all([loadFleets(), loadReports(), loadGalaxy()]));
   setInterval(tickResources, 1000);
   setInterval(tickCountdowns, 250);
   setInterval(() => {
-    if (!document.hidden) loadFleets();
+    if (!document.hidden) Promise.all([loadFleets(), loadReports()]);
   }, 15000);
 })();
