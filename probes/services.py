@@ -12,7 +12,9 @@ discovered one has fought the owner's ships, and the owner holds a notice pointi
 
 from __future__ import annotations
 
+import logging
 import random
+import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +27,7 @@ from combat.models import NpcBase, Report
 from combat.services import NpcBases, battle_forces, battle_seed, forces_sides
 from galactic import timeline
 from galactic.errors import Conflict, Invalid, NotFound
+from galactic.events import attempts, queue
 from galactic.flight import SPEED_PERCENTS
 from galactic.models import Planet, Player
 from galactic.services import planet_launch
@@ -32,6 +35,8 @@ from galactic.ships import PROBE, TECHNOLOGIES
 from galactic.timeline import Event, Run
 from probes import espionage
 from probes.models import Notice, ProbeMission
+
+logger = logging.getLogger(__name__)
 
 MAX_PROBES = 10**12  # as fleets.services.MAX_AMOUNT: refuses numbers that would overflow the columns
 BATCH_SIZE = 100
@@ -152,19 +157,31 @@ def probe_missions_advance(*, now: datetime, batch_size: int = BATCH_SIZE) -> di
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     total = AdvanceCounts()
+    left_out = _quarantined_planets()
     while True:
-        counts = _advance_batch(now, batch_size)
+        taken: list[int] = []
+        try:
+            counts = _advance_batch(now, batch_size, left_out, taken)
+        except Exception as error:  # one planet's failure never stalls the others
+            if attempts.is_transient(error) or not taken:
+                raise
+            _planet_failed(taken[-1], now, left_out)
+            continue
         if counts is None:
             return total.as_dict()
         total.add(counts)
 
 
-def _advance_batch(now: datetime, batch_size: int) -> AdvanceCounts | None:
-    """One batch in one transaction; None when nothing (on a planet free to take) is due any more."""
+def _advance_batch(
+    now: datetime, batch_size: int, left_out: set[int], taken: list[int]
+) -> AdvanceCounts | None:
+    """One batch in one transaction; None when nothing (on a planet free to take) is due any more.
+    The planet it takes is appended to `taken` (for the caller, should the batch fail)."""
     with transaction.atomic():
-        planet_id = _take_planet(now, batch_size)
+        planet_id = _take_planet(now, batch_size, left_out)
         if planet_id is None:
             return None
+        taken.append(planet_id)
         mine = Q(status=Status.OUTBOUND, target_id=planet_id) | Q(
             status=Status.RETURNING, origin_id=planet_id
         )
@@ -176,9 +193,12 @@ def _advance_batch(now: datetime, batch_size: int) -> AdvanceCounts | None:
     return counts
 
 
-def _take_planet(now: datetime, batch_size: int) -> int | None:
+def _take_planet(now: datetime, batch_size: int, left_out: set[int]) -> int | None:
     """Lock the planet of the first due mission that no other run holds; its id."""
-    candidates = ProbeMission.objects.filter(_due(now)).order_by("pk")[: 4 * batch_size]
+    skipped = Q(status=Status.OUTBOUND, target_id__in=left_out) | Q(
+        status=Status.RETURNING, origin_id__in=left_out
+    )
+    candidates = ProbeMission.objects.filter(_due(now)).exclude(skipped).order_by("pk")[: 4 * batch_size]
     planets = list(dict.fromkeys(_planet_of(mission) for mission in candidates))
     for planet_id in planets:
         free = Planet.objects.select_for_update(skip_locked=True, no_key=True).filter(pk=planet_id)
@@ -346,3 +366,47 @@ def _notify(mission: ProbeMission, target: Planet, chance: int) -> None:
             f"{target.name} [{target.coords}] (chance of discovery {chance}%)"
         ),
     )
+
+
+# --- failure isolation: a planet whose missions fail never stalls the others ------------------------
+# A planet's events are applied in game-time order, so a mission that fails holds back the later
+# events of its planet; the missions of every other planet advance on time. Each due mission of
+# the failing planet is counted against its own attempt budget (galactic.events.attempts); once a
+# mission is quarantined, its planet is left out of probe:update until an operator releases it.
+
+MISSION_JOB_PREFIX = "probe-mission-"  # the id a mission's attempts and quarantine go under
+MISSION_JOB = "probes.jobs.probe_mission"
+
+
+def _planet_failed(planet_id: int, now: datetime, left_out: set[int]) -> None:
+    error = traceback.format_exc()
+    logger.warning("probe:update: planet %s failed; the other planets go on", planet_id, exc_info=True)
+    left_out.add(planet_id)
+    mine = Q(status=Status.OUTBOUND, target_id=planet_id) | Q(status=Status.RETURNING, origin_id=planet_id)
+    for mission in ProbeMission.objects.filter(_due(now) & mine).order_by("pk"):
+        attempts.note_failure(
+            queue.get_connection(),
+            f"{MISSION_JOB_PREFIX}{mission.pk}",
+            func=MISSION_JOB,
+            args=[mission.pk],
+            due=_event_time(mission)[0],
+            error=error,
+        )
+
+
+def _quarantined_planets() -> set[int]:
+    ids = [int(job_id.rsplit("-", 1)[1]) for job_id in attempts.quarantined_ids(MISSION_JOB_PREFIX)]
+    return {_planet_of(mission) for mission in ProbeMission.objects.filter(pk__in=ids)}
+
+
+def probe_mission_advance(mission_id: int, *, now: datetime) -> bool:
+    """Advance the planet of one mission, if the mission is due (an operator's release of a
+    quarantined mission). False when it is not due (any more): nothing to do."""
+    mission = ProbeMission.objects.filter(_due(now), pk=mission_id).first()
+    if mission is None:
+        return False
+    with transaction.atomic():
+        planet_id = _planet_of(mission)
+        Planet.objects.select_for_update(no_key=True).filter(pk=planet_id).exists()
+        timeline.advance(planet_ids=[planet_id], until=now)
+    return True
