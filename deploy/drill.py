@@ -17,8 +17,10 @@ Faults (--faults, comma separated, default all; their times and outages scale wi
   pg-restart  restart PostgreSQL mid-run (--pg-restart-cmd; by default the local cluster, which
               every client of that server notices: use a dedicated server if that matters)
   poison      a PostgreSQL trigger fails every update of one fleet: its arrival can never succeed
-  killer      the worker that starts one fleet's arrival is SIGKILLed, every time (a trigger makes
-              that arrival take 1.5 s in the database, so the kill lands mid-job)
+  killer      the worker that applies one fleet's arrival is SIGKILLed, every time, whichever job
+              it runs (a trigger makes writing that arrival take 1.5 s in the database, where the
+              drill sees which worker's connection waits in it), as a battle too big for memory
+              would kill any worker that fights it
   redis-hang  Redis freezes for 10 s (SIGSTOP: it keeps its port and accepts connections, but
               answers nothing), then goes on where it stopped (SIGCONT)
 
@@ -127,8 +129,10 @@ class Drill:
         self.spawn("scheduler", [py, "manage.py", "rqscheduler"])
         for i in range(self.workers):
             # INFO: one line per event, with its lateness, read back by the audit
+            # its database connections named after it, so that the killer fault can find it
+            database = f"{self.stack.env()['DATABASE_URL']}?application_name=drill-worker-{i}"
             worker = [py, "manage.py", "rqworker", "game_events"]
-            self.spawn(f"worker-{i}", worker, LOG_LEVEL="INFO")
+            self.spawn(f"worker-{i}", worker, LOG_LEVEL="INFO", DATABASE_URL=database)
 
     def supervise(self) -> None:
         """Restart any app process that exits (as systemd's Restart=always would); an exit the
@@ -461,10 +465,12 @@ class Drill:
             f"WHEN (OLD.id = {int(fleet_id)}) EXECUTE FUNCTION drill_slow()"
         )
         threading.Thread(
-            target=self.kill_each_start, args=(f"fleet-arrival-{fleet_id}",), daemon=True
+            target=self.kill_each_writer, args=(f"fleet-arrival-{fleet_id}",), daemon=True
         ).start()
 
-    def kill_each_start(self, job_id: str) -> None:
+    def kill_each_writer(self, job_id: str) -> None:
+        """SIGKILL every worker whose connection waits in the killer's trigger (pg_sleep), until
+        the arrival is quarantined."""
         from galactic.events.models import QuarantinedEvent
 
         kills = 0
@@ -473,7 +479,7 @@ class Drill:
             try:
                 if QuarantinedEvent.objects.filter(job_id=job_id).exists():
                     break
-                name = self.worker_running(job_id)
+                name = self.worker_in_trigger()
             except Exception:  # Redis or PostgreSQL in one of the other faults: look again
                 from django.db import close_old_connections
 
@@ -485,7 +491,19 @@ class Drill:
             self.kill(name)
             kills += 1
             self.figures["killer_kills"] = kills
-            self.wait_until(lambda n=name: self.worker_running(job_id) != n, 30)
+            self.wait_until(lambda n=name: self.worker_in_trigger() != n, 30)
+
+    def worker_in_trigger(self) -> str | None:
+        """The drill's name of a worker whose database session sleeps in the killer's trigger."""
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT application_name FROM pg_stat_activity WHERE wait_event = 'PgSleep' "
+                "AND application_name LIKE 'drill-worker-%%' AND datname = current_database() LIMIT 1"
+            )
+            row = cursor.fetchone()
+        return row[0].removeprefix("drill-") if row else None
 
     def fault_redis_hang(self) -> None:
         """Redis stops answering for 10 s; meanwhile dispatches and /health are timed."""

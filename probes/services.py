@@ -137,6 +137,8 @@ class AdvanceCounts:
 
 
 ARRIVAL, RETURN = "probe-arrival", "probe-return"
+MISSION_JOB_PREFIX = "probe-mission-"  # the id a mission's attempts and quarantine go under
+MISSION_JOB = "probes.jobs.probe_mission"
 
 
 def _due(now: datetime) -> Q:
@@ -221,6 +223,7 @@ class ProbeEvents:
     locked after the planets; each event writes its own rows (probes are few)."""
 
     kinds = (ARRIVAL, RETURN)
+    job_prefixes = {ARRIVAL: MISSION_JOB_PREFIX, RETURN: MISSION_JOB_PREFIX}  # one budget per mission
     RETURN_RANK, ARRIVAL_RANK = 2, 4  # at one instant: respawns, fleet returns, probe returns, arrivals
 
     def __init__(self) -> None:
@@ -373,9 +376,6 @@ def _notify(mission: ProbeMission, target: Planet, chance: int) -> None:
 # events of its planet; the missions of every other planet advance on time. Each due mission of
 # the failing planet is counted against its own attempt budget (galactic.events.attempts); once a
 # mission is quarantined, its planet is left out of probe:update until an operator releases it.
-
-MISSION_JOB_PREFIX = "probe-mission-"  # the id a mission's attempts and quarantine go under
-MISSION_JOB = "probes.jobs.probe_mission"
 
 
 def _planet_failed(planet_id: int, now: datetime, left_out: set[int]) -> None:

@@ -63,6 +63,15 @@ def count_failure(connection: Redis, job_id: str) -> int:
     return int(pipe.execute()[0])
 
 
+def count_crash(connection: Redis, job_id: str) -> int:
+    """Count one crash against an event that another job's run was applying (the crash recovery of
+    galactic.events.queue counts a job's own crashes in Lua); returns its crashes so far."""
+    pipe = connection.pipeline(transaction=True)
+    pipe.hincrby(counter_key(job_id), "crashes", 1)
+    pipe.expire(counter_key(job_id), COUNTER_TTL)
+    return int(pipe.execute()[0])
+
+
 def mark_quarantined(connection: Redis, job_id: str) -> None:
     """Say so next to the counters too (the admin and an operator reading Redis see it there)."""
     pipe = connection.pipeline(transaction=True)

@@ -343,17 +343,34 @@ def tick() -> bool:
     return bool(_script(connection, _TICK_SCRIPT)(keys=[TICK_KEY, HOLD_KEY], args=[HOLD_GAP, LIVENESS_TTL]))
 
 
+# A job that runs again after a crash leaves a breadcrumb while it applies each instant of game
+# time: the job ids of the events it is applying (galactic.timeline.watching). Should its worker
+# die then, the crash is counted against those events, unless the job's own event is among them.
+BREADCRUMB_PREFIX = "gc:applying:"
+BREADCRUMB_TTL = 3600
+
+
+def leave_breadcrumb(connection: Redis, job_id: str, event_job_ids: list[str]) -> None:
+    connection.set(BREADCRUMB_PREFIX + job_id, ",".join(event_job_ids), ex=BREADCRUMB_TTL)
+
+
+def clear_breadcrumb(connection: Redis, job_id: str) -> None:
+    connection.delete(BREADCRUMB_PREFIX + job_id)
+
+
 # KEYS: started registry, job hash, queue list, execution hash, the job's attempt counters, hold
-# key, failed registry. ARGV: registry member ("<job id>:<execution id>"), job id, most hand-backs,
-# the name of a live worker that dropped its jobs (after losing Redis mid-job) or '', the failed
-# registry's score (expiry) for a quarantined job, now (RQ's text form), counters' ttl, RQ's worker
-# key prefix, our liveness key prefix, the started, queued and failed statuses.
+# key, failed registry, the job's breadcrumb. ARGV: registry member ("<job id>:<execution id>"),
+# job id, most hand-backs, the name of a live worker that dropped its jobs (after losing Redis
+# mid-job) or '', the failed registry's score (expiry) for a quarantined job, now (RQ's text form),
+# counters' ttl, RQ's worker key prefix, our liveness key prefix, the started, queued and failed
+# statuses.
 # The worker's name is read here, not before: RQ registers the execution (with the worker's name)
 # one round trip before it writes it to the job hash, and a name read in that gap would look like
 # nobody's. The worker's keys are derived from its name (fine on a standalone Redis or Sentinel;
 # not Redis Cluster, which RQ does not support either). A crash is counted in the job's attempt
 # counters: past the most hand-backs the job goes to the failed registry, quarantined.
-# Returns {0} (left alone), {1, worker} (handed back) or {2, worker} (quarantined).
+# Returns {0} (left alone), {1, worker} (handed back), {2, worker} (quarantined) or {3, worker,
+# breadcrumb} (handed back, the crash to be counted against the breadcrumb's events).
 _REQUEUE_ABANDONED_SCRIPT = """
 if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return {0} end
 local worker = redis.call('HGET', KEYS[4], 'worker_name')
@@ -375,7 +392,13 @@ redis.call('ZREM', KEYS[1], ARGV[1])
 local status = redis.call('HGET', KEYS[2], 'status')
 if status ~= ARGV[10] and status ~= ARGV[11] then return {0} end
 redis.call('HDEL', KEYS[2], 'worker_name')
-if not dropped then
+local crumb = redis.call('GET', KEYS[8])
+if crumb and not string.find(',' .. crumb .. ',', ',' .. ARGV[2] .. ',', 1, true) then
+    redis.call('DEL', KEYS[8])
+else
+    crumb = nil
+end
+if not dropped and not crumb then
     local crashes = redis.call('HINCRBY', KEYS[5], 'crashes', 1)
     redis.call('EXPIRE', KEYS[5], ARGV[7])
     if crashes > tonumber(ARGV[3]) then
@@ -387,6 +410,7 @@ if not dropped then
 end
 redis.call('HSET', KEYS[2], 'status', ARGV[11], 'enqueued_at', ARGV[6])
 redis.call('RPUSH', KEYS[3], ARGV[2])
+if crumb and not dropped then return {3, worker, crumb} end
 return {1, worker}
 """
 
@@ -740,14 +764,17 @@ def recover_abandoned(*, dropped_by: str = "") -> int:
             attempts_key(job_id),
             HOLD_KEY,
             queue.failed_job_registry.key,
+            BREADCRUMB_PREFIX + job_id,
         ]
         args = [member, job_id, settings.GAME_EVENT_MAX_HANDBACKS, dropped_by, failed_score, utcformat(now())]
         args += [ATTEMPTS_TTL, rq_compat.WORKER_PREFIX, LIVENESS_PREFIX, *statuses]
         outcome = _script(connection, _REQUEUE_ABANDONED_SCRIPT)(keys=keys, args=args)
-        if outcome[0]:
+        if outcome[0] == 3:
+            _blame(queue, job_id, outcome[1].decode(), outcome[2].decode().split(","))
+        elif outcome[0]:
             worker = outcome[1].decode()
             _after_crash(queue, job_id, worker, quarantined=outcome[0] == 2, dropped=bool(dropped_by))
-            recovered += outcome[0] == 1
+        recovered += outcome[0] in (1, 3)
     recovered += _recover_stranded(queue)
     return recovered
 
@@ -773,6 +800,33 @@ def _after_crash(queue: Queue, job_id: str, worker: str, *, quarantined: bool, d
         due=datetime.fromtimestamp(due, UTC) if due else None,
         reason=attempts.crash_reason(),
     )
+
+
+def _blame(queue: Queue, job_id: str, worker: str, event_ids: list[str]) -> None:
+    """The worker died while `job_id` applied other events: the crash is theirs (each has its own
+    budget, counted under its own id); the job was handed back uncounted."""
+    from galactic.events import attempts
+
+    logger.warning(
+        "requeued %s: its worker died applying %s, which the crash is counted against",
+        job_id,
+        ", ".join(event_ids),
+    )
+    for event_id in event_ids:
+        crashes = attempts.count_crash(queue.connection, event_id)
+        detail = f"its worker died applying it, within the run of {job_id}"
+        attempts.record(event_id, "crashed", worker=worker, detail=detail)
+        if crashes > settings.GAME_EVENT_MAX_HANDBACKS:
+            attempts.mark_quarantined(queue.connection, event_id)
+            job = queue.fetch_job(event_id)
+            due = job.meta.get("due") if job is not None else None
+            attempts.quarantine(
+                event_id,
+                func=job.func_name if job is not None else "",
+                args=job.args if job is not None else (),
+                due=datetime.fromtimestamp(due, UTC) if due else None,
+                reason=attempts.crash_reason(),
+            )
 
 
 def _recover_stranded(queue: Queue) -> int:

@@ -65,6 +65,7 @@ from rq.timeouts import JobTimeoutException
 from rq.utils import now
 from rq.worker import SimpleWorker, WorkerStatus
 
+from galactic import timeline
 from galactic.events import attempts, metrics, queue, rq_compat
 
 logger = logging.getLogger(__name__)
@@ -328,13 +329,26 @@ class GameWorker(SimpleWorker):
             if taken is None:
                 return
             batch = None if taken.crashed_before else self._batch_of(job)
-            if batch is None:
+            if taken.crashed_before:
+                self._perform_watched(job, rq_queue)
+            elif batch is None:
                 self.perform_job(job, rq_queue)
             else:
                 self._execute_batch(job, batch, rq_queue, has_dependents=taken.has_dependents)
         except RedisError as error:  # the job's outcome may be unrecorded: hand it back later
             self._redis_down(error)
             self._dropped_jobs = True
+
+    def _perform_watched(self, job: Job, rq_queue: Queue) -> None:
+        """A job whose worker died running it, alone and with breadcrumbs: its game-time runs go one
+        instant at a time, each naming its events in Redis first (queue.leave_breadcrumb), so that
+        should this worker die too, crash recovery counts the crash against the event that was
+        being applied (a battle too big for memory, say), not against this job, which may only
+        have had to apply it first."""
+        with timeline.watching(lambda job_ids: queue.leave_breadcrumb(self.connection, job.id, job_ids)):
+            self.perform_job(job, rq_queue)
+        with contextlib.suppress(RedisError):  # else it expires; recovery reads it for this job only
+            queue.clear_breadcrumb(self.connection, job.id)
 
     def _take(self, job: Job, rq_queue: Queue) -> queue.Taken | None:
         """RQ's prepare_execution, but only if crash recovery did not hand the job back meanwhile."""
