@@ -218,11 +218,15 @@ def release(action: str, job_id: str, *, by: str) -> Outcome:
         event = PendingEvent(record.func, job_id, record.due or timezone.now(), tuple(record.args))
         if action == "requeue":
             return _requeue_released(event, by)
+        # lifted while the handler runs (game time skips quarantined events); back if it fails
+        lifted = transaction.savepoint_create()
+        record.delete()
         outcome = process_now(event) if action == "process" else run_extra(event)
         if outcome.level == messages.SUCCESS or outcome.level == messages.INFO:
             _released(job_id, f"{action} by {by}: {outcome.text}")
             _drop_failed_job(job_id)
             return Outcome(outcome.level, f"{outcome.text}; released from quarantine")
+        transaction.savepoint_rollback(lifted)
         attempts.record(job_id, EventAttempt.Kind.FAILED, detail=f"{action} by {by}: {outcome.text}")
         return Outcome(outcome.level, f"{outcome.text}; still quarantined")
 
