@@ -170,21 +170,20 @@ def _run(planet_ids: set[int], until: datetime, set_aside: set[Key]) -> Run:
 
 def _stepwise(planet_ids: set[int], until: datetime, own: set[Key], breadcrumb: Breadcrumb | None) -> Run:
     """advance(), one instant of game time per transaction: the events due at the first pending
-    instant, then the next, so that the instant that fails names its events. Slower (a read and a
-    run per instant): only after a failure, or for a job whose worker died running it."""
+    instant, then at the next, so that the instant that fails names its events. Slower (a run per
+    instant): only after a failure, or for a job whose worker died running it."""
     done = Run(until=until, kinds=[])
     set_aside = _quarantined()
-    while True:
-        instant = _first_instant(planet_ids, until, set_aside)
-        if not instant:
-            return done
-        at, keys = instant[0].at, {event.key for event in instant}
-        if breadcrumb is not None:
+    instants = _instants(planet_ids, until, set_aside)
+    if not instants or instants[-1][0] < until:
+        instants.append((until, set()))  # what the earlier instants created, due by `until`
+    for at, keys in instants:
+        if breadcrumb is not None and keys:
             breadcrumb([job_id(key) for key in sorted(keys)])
         try:
             run = _run(planet_ids, at, set_aside)
         except Exception as error:
-            if _unavailable(error) or keys & own:
+            if _unavailable(error) or keys & own or not keys:
                 raise
             logger.warning(
                 "timeline: %s failed (%s: %s); set aside: it fails in its own job, the other events go on",
@@ -195,16 +194,19 @@ def _stepwise(planet_ids: set[int], until: datetime, own: set[Key], breadcrumb: 
             set_aside |= keys
             continue
         done.applied += run.applied
-        set_aside |= keys - run.applied_keys()  # applied nothing (a kind's own check): not again
+    return done
 
 
-def _first_instant(planet_ids: set[int], until: datetime, set_aside: set[Key]) -> list[Event]:
-    """The pending events of the earliest instant (but those set aside); nothing is written."""
+def _instants(planet_ids: set[int], until: datetime, set_aside: set[Key]) -> list[tuple[datetime, set[Key]]]:
+    """The instants at which events are pending (but those set aside), in order, each with its
+    events; nothing is written."""
     with transaction.atomic():
         run = Run(until=until, kinds=[factory() for factory in _KINDS])
         pending = _lock_and_load(run, _closure(planet_ids, until, run.kinds))
-    events = sorted(event for key, event in pending.items() if key not in set_aside)
-    return [event for event in events if event.at == events[0].at] if events else []
+    instants: dict[datetime, set[Key]] = {}
+    for event in sorted(event for key, event in pending.items() if key not in set_aside):
+        instants.setdefault(event.at, set()).add(event.key)
+    return list(instants.items())
 
 
 def _unavailable(error: BaseException) -> bool:
