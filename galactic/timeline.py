@@ -174,7 +174,9 @@ def _stepwise(planet_ids: set[int], until: datetime, own: set[Key], breadcrumb: 
     instant): only after a failure, or for a job whose worker died running it."""
     done = Run(until=until, kinds=[])
     set_aside = _quarantined()
-    instants = _instants(planet_ids, until, set_aside)
+    # Every step runs on the planets of the whole run (its feeders included): with its own, earlier
+    # time, a step would leave out a feeder whose failing event then fails a later step.
+    planet_ids, instants = _instants(planet_ids, until, set_aside)
     if not instants or instants[-1][0] < until:
         instants.append((until, set()))  # what the earlier instants created, due by `until`
     for at, keys in instants:
@@ -197,16 +199,18 @@ def _stepwise(planet_ids: set[int], until: datetime, own: set[Key], breadcrumb: 
     return done
 
 
-def _instants(planet_ids: set[int], until: datetime, set_aside: set[Key]) -> list[tuple[datetime, set[Key]]]:
-    """The instants at which events are pending (but those set aside), in order, each with its
-    events; nothing is written."""
+def _instants(
+    planet_ids: set[int], until: datetime, set_aside: set[Key]
+) -> tuple[set[int], list[tuple[datetime, set[Key]]]]:
+    """The planets of the run, and the instants at which events are pending there (but those set
+    aside), in order, each with its events; nothing is written."""
     with transaction.atomic():
         run = Run(until=until, kinds=[factory() for factory in _KINDS])
         pending = _lock_and_load(run, _closure(planet_ids, until, run.kinds))
     instants: dict[datetime, set[Key]] = {}
     for event in sorted(event for key, event in pending.items() if key not in set_aside):
         instants.setdefault(event.at, set()).add(event.key)
-    return list(instants.items())
+    return set(run.planets), list(instants.items())
 
 
 def _unavailable(error: BaseException) -> bool:

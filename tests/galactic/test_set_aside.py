@@ -158,3 +158,33 @@ def test_a_crash_while_applying_its_own_event_is_its_own(redis_conn):
     assert queue.recover_abandoned() == 1
     assert int(redis_conn.hget(attempts.counter_key("fleet-arrival-1"), "crashes")) == 1
     assert redis_conn.hget(attempts.counter_key("fleet-arrival-7"), "crashes") is None
+
+
+def test_a_poisoned_mission_out_of_the_planet_is_set_aside_where_it_arrives(make_player, redis_conn, cure):
+    """The run of an arrival at home first applies the missions that leave home and are back by
+    then, at their targets (feeders): the poisoned one among them is set aside at its own instant."""
+    home, target, sender = make_player("home"), make_player("target"), make_player("sender")
+    now = timezone.now()
+
+    def transport(player, origin, to, arrive_ago: int, return_ago: int) -> Fleet:
+        fleet = fleet_dispatch(
+            player=player,
+            origin_id=origin,
+            target_id=to,
+            mission="transport",
+            ships={"small_cargo": 1},
+            cargo={"metal": 10, "crystal": 0, "deuterium": 0},
+        )
+        Fleet.objects.filter(pk=fleet.pk).update(
+            depart_at=now - timedelta(hours=1),
+            arrive_at=now - timedelta(minutes=arrive_ago),
+            return_at=now + timedelta(minutes=-return_ago),
+        )
+        return fleet
+
+    away = transport(home.player, home.home.pk, target.home.pk, arrive_ago=5, return_ago=3)
+    incoming = transport(sender.player, sender.home.pk, home.home.pk, arrive_ago=1, return_ago=-60)
+    poison(away.pk)
+    assert fleet_arrive(fleet_id=incoming.pk) is True
+    assert Fleet.objects.get(pk=away.pk).status == "outbound"  # set aside, to fail in its own job
+    assert Fleet.objects.get(pk=incoming.pk).status == "returning"
