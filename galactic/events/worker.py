@@ -126,8 +126,12 @@ class GameWorker(SimpleWorker):
             self.log.setLevel(settings.RQ_LOG_LEVEL)
         # the promoter and liveness threads use the process's shared client: the same deadline
         queue.set_socket_timeout(queue.get_connection(), self.connection_timeout)
-        # alive before the first job can start, so no other worker mistakes it for a dead one
-        self.connection.set(queue.liveness_key(self.name), 1, ex=queue.LIVENESS_TTL)
+        # alive before the first job can start, so no other worker mistakes it for a dead one (with
+        # Redis gone since RQ's bootstrap, the liveness thread sets it once Redis is back)
+        try:
+            self.connection.set(queue.liveness_key(self.name), 1, ex=queue.LIVENESS_TTL)
+        except RedisError as error:
+            self._redis_down(error)
         self._stop_liveness = threading.Event()
         self._liveness = threading.Thread(target=self._keep_alive, name="liveness", daemon=True)
         self._liveness.start()
