@@ -27,15 +27,17 @@ Four additions:
   transaction: three Redis round trips for the batch after RQ's dequeue of the first (take, start
   the first, finish) instead of about twenty per job. Each job still goes through RQ's states,
   registries and executions, so the dashboard, the stats and crash recovery see every one. If the
-  batch fails, nothing of it was written, and its jobs run again one by one with RQ's own code:
-  the one that fails gets its retries and lands in the failed registry alone.
+  batch fails, no job of it is marked done (game time may have applied the events of the instants
+  before the failing one, for good: galactic.timeline), and its jobs run again one by one with
+  RQ's own code: the one that fails gets its retries and lands in the failed registry alone.
 
 And three guards, so that nothing wedges the queue:
 
 - An attempt budget (galactic.events.attempts): a job that fails more than its retries, even across
   reconciliation's rewrites, or whose worker dies mid-job more than GAME_EVENT_MAX_HANDBACKS times,
-  is quarantined. A job handed back after a crash runs alone, never in a batch, so that a crash is
-  counted against the job that caused it.
+  is quarantined. A job handed back after a crash runs alone, never in a batch, and one instant of
+  game time at a time behind a breadcrumb (_perform_watched), so that a crash is counted against
+  the event being applied, which may not be the job's own.
 - One run at a time: the worker starts a job it dequeued only by taking it out of the
   intermediate list in one Lua script (galactic.events.queue.take); crash recovery hands back a
   stranded job by taking it out of the same list, so the two can never both run it.
