@@ -110,6 +110,7 @@ class Run:
     kinds: list[Kind]
     planets: dict[int, Planet] = field(default_factory=dict)
     applied: list[Event] = field(default_factory=list)
+    set_aside: set[Key] = field(default_factory=set)  # events that failed, left pending (stepwise)
 
     def kind(self, cls: type[K]) -> K:
         """This run's instance of a kind (a kind may read another's rows, e.g. the NPC bases)."""
@@ -119,7 +120,9 @@ class Run:
         return {event.key for event in self.applied}
 
 
-def advance(*, planet_ids: Iterable[int], until: datetime, own: Iterable[Key] = ()) -> Run:
+def advance(
+    *, planet_ids: Iterable[int], until: datetime, own: Iterable[Key] = (), stepwise: bool = False
+) -> Run:
     """Apply every event pending on these planets (and on their feeders) due by `until`, in
     game-time order, in one transaction (the caller's, if it has one).
 
@@ -127,11 +130,12 @@ def advance(*, planet_ids: Iterable[int], until: datetime, own: Iterable[Key] = 
     pending. `own`: the events this call is for (a job's). Should the run fail for a reason that
     is not the database's availability, and the caller hold no transaction, it goes again stepwise:
     an event that fails and is not `own` is set aside (logged), the others are applied; an `own`
-    event that fails raises. Returns the run: run.applied lists what it applied, in order.
+    event that fails raises. `stepwise`: straight to that (a caller that saw the run fail).
+    Returns the run: run.applied lists what it applied, in order; run.set_aside what failed.
     """
     planet_ids, own = set(planet_ids), set(own)
     breadcrumb = _breadcrumb.get()
-    if breadcrumb is None:
+    if breadcrumb is None and not stepwise:
         nested = connection.in_atomic_block
         try:
             return _run(planet_ids, until, _quarantined())
@@ -194,6 +198,7 @@ def _stepwise(planet_ids: set[int], until: datetime, own: set[Key], breadcrumb: 
                 error,
             )
             set_aside |= keys
+            done.set_aside |= keys
             continue
         done.applied += run.applied
     return done

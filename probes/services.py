@@ -159,15 +159,16 @@ def probe_missions_advance(*, now: datetime, batch_size: int = BATCH_SIZE) -> di
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     total = AdvanceCounts()
-    left_out = _quarantined_planets()
+    left_out: set[int] = set()  # planets that failed in this run: not taken again
     while True:
         taken: list[int] = []
         try:
             counts = _advance_batch(now, batch_size, left_out, taken)
-        except Exception as error:  # one planet's failure never stalls the others
+        except Exception as error:  # one mission's failure never stalls the others
             if attempts.is_transient(error) or not taken:
                 raise
-            _planet_failed(taken[-1], now, left_out)
+            left_out.add(taken[-1])
+            total.add(_isolate(taken[-1], now))
             continue
         if counts is None:
             return total.as_dict()
@@ -200,7 +201,9 @@ def _take_planet(now: datetime, batch_size: int, left_out: set[int]) -> int | No
     skipped = Q(status=Status.OUTBOUND, target_id__in=left_out) | Q(
         status=Status.RETURNING, origin_id__in=left_out
     )
-    candidates = ProbeMission.objects.filter(_due(now)).exclude(skipped).order_by("pk")[: 4 * batch_size]
+    quarantined = _quarantined_missions()  # set aside by every run: their planets are not due for them
+    due = ProbeMission.objects.filter(_due(now)).exclude(skipped).exclude(pk__in=quarantined)
+    candidates = due.order_by("pk")[: 4 * batch_size]
     planets = list(dict.fromkeys(_planet_of(mission) for mission in candidates))
     for planet_id in planets:
         free = Planet.objects.select_for_update(skip_locked=True, no_key=True).filter(pk=planet_id)
@@ -371,19 +374,27 @@ def _notify(mission: ProbeMission, target: Planet, chance: int) -> None:
     )
 
 
-# --- failure isolation: a planet whose missions fail never stalls the others ------------------------
-# A planet's events are applied in game-time order, so a mission that fails holds back the later
-# events of its planet; the missions of every other planet advance on time. Each due mission of
-# the failing planet is counted against its own attempt budget (galactic.events.attempts); once a
-# mission is quarantined, its planet is left out of probe:update until an operator releases it.
+# --- failure isolation: a mission that fails never stalls the others --------------------------------
+# A planet's events are applied in game-time order, so a batch fails when one of its events does.
+# Its planet is then advanced again one instant at a time (galactic.timeline's stepwise runs): the
+# missions of the instant that fails are set aside and counted against their own attempt budgets
+# (galactic.events.attempts); every other event of the planet is applied. A quarantined mission is
+# set aside by every run until an operator releases it.
 
 
-def _planet_failed(planet_id: int, now: datetime, left_out: set[int]) -> None:
+def _isolate(planet_id: int, now: datetime) -> AdvanceCounts:
+    """After a failed batch on this planet: advance it stepwise, and count the missions that fail."""
     error = traceback.format_exc()
-    logger.warning("probe:update: planet %s failed; the other planets go on", planet_id, exc_info=True)
-    left_out.add(planet_id)
-    mine = Q(status=Status.OUTBOUND, target_id=planet_id) | Q(status=Status.RETURNING, origin_id=planet_id)
-    for mission in ProbeMission.objects.filter(_due(now) & mine).order_by("pk"):
+    logger.warning("probe:update: a batch on planet %s failed; isolating the failing mission", planet_id)
+    try:
+        run = timeline.advance(planet_ids=[planet_id], until=now, stepwise=True)
+    except Exception:  # not one mission's fault: the planet waits for the next run
+        logger.warning(
+            "probe:update: planet %s failed again; left for the next run", planet_id, exc_info=True
+        )
+        return AdvanceCounts()
+    failed = sorted({pk for kind, pk in run.set_aside if kind in ProbeEvents.kinds})
+    for mission in ProbeMission.objects.filter(pk__in=failed).order_by("pk"):
         attempts.note_failure(
             queue.get_connection(),
             f"{MISSION_JOB_PREFIX}{mission.pk}",
@@ -392,11 +403,12 @@ def _planet_failed(planet_id: int, now: datetime, left_out: set[int]) -> None:
             due=_event_time(mission)[0],
             error=error,
         )
+    kinds = [event.kind for event in run.applied]
+    return AdvanceCounts(arrived=kinds.count(ARRIVAL), returned=kinds.count(RETURN))
 
 
-def _quarantined_planets() -> set[int]:
-    ids = [int(job_id.rsplit("-", 1)[1]) for job_id in attempts.quarantined_ids(MISSION_JOB_PREFIX)]
-    return {_planet_of(mission) for mission in ProbeMission.objects.filter(pk__in=ids)}
+def _quarantined_missions() -> list[int]:
+    return [int(job_id.rsplit("-", 1)[1]) for job_id in attempts.quarantined_ids(MISSION_JOB_PREFIX)]
 
 
 def probe_mission_advance(mission_id: int, *, now: datetime) -> bool:

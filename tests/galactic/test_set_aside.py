@@ -104,7 +104,7 @@ def test_a_batch_holding_a_poisoned_arrival_fails_and_its_other_jobs_succeed_alo
 
 
 def test_a_quarantined_event_is_left_alone_by_every_run(three_transports):
-    target, (first, held, last) = three_transports
+    _, (first, held, last) = three_transports
     QuarantinedEvent.objects.create(job_id=f"fleet-arrival-{held.pk}", func="x", reason="test")
     assert fleet_arrive(fleet_id=last.pk) is True
     statuses = dict(Fleet.objects.values_list("pk", "status"))

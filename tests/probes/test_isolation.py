@@ -3,7 +3,7 @@ quarantined, while the others advance on time, each run; an operator can release
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection
@@ -56,7 +56,7 @@ def test_a_failing_mission_is_quarantined_and_the_others_advance(broken_mission)
     counts = probe_missions_advance(now=timezone.now())
     assert counts["arrived"] == 1 and counts["returned"] == 1  # the good one, there and back
     assert status(good) == ProbeMission.Status.COMPLETED and status(bad) == ProbeMission.Status.OUTBOUND
-    assert Report.objects.count() == 1  # nothing of the failed one stays: its savepoint rolled back
+    assert Report.objects.count() == 1  # nothing of the failed one stays: its transaction rolled back
     for _ in range(attempts.failure_budget() - 1):
         probe_missions_advance(now=timezone.now())
     job_id = f"probe-mission-{bad.pk}"
@@ -66,6 +66,20 @@ def test_a_failing_mission_is_quarantined_and_the_others_advance(broken_mission)
     assert counted == attempts.failure_budget()
     probe_missions_advance(now=timezone.now())  # left out now: not counted again
     assert EventAttempt.objects.filter(job_id=job_id, kind="failed").count() == counted
+
+
+def test_a_mission_to_the_same_planet_advances_past_the_failing_one(broken_mission, make_player):
+    """The failing mission is set aside at its own instant; the other events of its planet go on."""
+    bad, _, bob = broken_mission
+    erin = make_player("erin", **NO_PRODUCTION)
+    same = probe_dispatch(player=erin.player, origin_id=erin.home.pk, target_id=bob.home.pk, count=2)
+    later = ProbeMission.objects.get(pk=bad.pk).arrive_at + timedelta(seconds=1)
+    ProbeMission.objects.filter(pk=same.pk).update(arrive_at=later, return_at=later)
+    probe_missions_advance(now=timezone.now() + timedelta(seconds=2))
+    assert status(same) == ProbeMission.Status.COMPLETED and status(bad) == ProbeMission.Status.OUTBOUND
+    job_id = f"probe-mission-{bad.pk}"
+    assert EventAttempt.objects.filter(job_id=job_id, kind="failed").count() == 1
+    assert not EventAttempt.objects.filter(job_id=f"probe-mission-{same.pk}").exists()  # not its fault
 
 
 def test_an_operator_releases_a_quarantined_mission(broken_mission):
