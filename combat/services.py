@@ -245,7 +245,7 @@ def npc_respawn(*, npc_id: int) -> bool:
     due = row.first()
     if due is None or due["respawn_at"] > timezone.now():
         return False
-    run = timeline.advance(planet_ids=[due["planet_id"]], until=due["respawn_at"])
+    run = timeline.advance(planet_ids=[due["planet_id"]], until=due["respawn_at"], own=[(RESPAWN, npc_id)])
     return (RESPAWN, npc_id) in run.applied_keys()
 
 

@@ -172,7 +172,9 @@ def fleet_return_many(fleet_ids: Sequence[int]) -> dict[int, bool]:
 def _advance(fleet_ids: Sequence[int], kind: str, due: list[tuple[int, datetime]]) -> dict[int, bool]:
     acted = dict.fromkeys(fleet_ids, False)
     if due:
-        run = timeline.advance(planet_ids={planet for planet, _ in due}, until=max(at for _, at in due))
+        until = max(at for _, at in due)
+        own = [(kind, fleet_id) for fleet_id in fleet_ids]
+        run = timeline.advance(planet_ids={planet for planet, _ in due}, until=until, own=own)
         applied = run.applied_keys()
         acted = {fleet_id: (kind, fleet_id) in applied for fleet_id in fleet_ids}
     return acted
@@ -247,7 +249,8 @@ class FleetEvents:
         create_all([report for _, report in self.reports])  # bulk_create; one alone: insert()
         for fleet, report in self.reports:
             fleet.report = report
-        bulk_save(self.fleets.values(), ARRIVAL_FIELDS)
+        applied = {pk for kind, pk in run.applied_keys() if kind in self.kinds}
+        bulk_save([fleet for pk, fleet in self.fleets.items() if pk in applied], ARRIVAL_FIELDS)
         # The returns this run did not land are scheduled (one job per fleet, whatever the run).
         arrived = [fleet for fleet, _ in self.reports if fleet.status == Fleet.Status.RETURNING]
         schedules.schedule_returns(arrived)

@@ -14,6 +14,7 @@ from urllib.parse import unquote, urlsplit
 import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
+from redis import exceptions as redis_errors
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
@@ -123,14 +124,29 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Redis and the queue --------------------------------------------------------------------------
 
 
+# Every Redis call has a deadline, so that a Redis that accepts connections but never answers
+# cannot hang anything. The web and one-off commands wait REDIS_SOCKET_TIMEOUT (0.5 s: /health then
+# says 503 within a second, and a dispatch that meets a hung Redis opens the circuit breaker of
+# galactic.events.queue). Workers and the scheduler block on Redis on purpose (a worker waits for
+# jobs up to 5 s at a time), so they raise their own clients' deadline to
+# REDIS_WORKER_SOCKET_TIMEOUT when they start, and wait out an outage instead of exiting.
+REDIS_SOCKET_TIMEOUT: float = env.float("REDIS_SOCKET_TIMEOUT", default=0.5)
+REDIS_WORKER_SOCKET_TIMEOUT: float = env.float("REDIS_WORKER_SOCKET_TIMEOUT", default=10.0)
+# Seconds the web stops trying Redis after a call failed (the event waits for reconciliation).
+REDIS_BREAKER_SECONDS: float = env.float("REDIS_BREAKER_SECONDS", default=5.0)
+
 REDIS_CLIENT_KWARGS = {
     # Fail fast when Redis is down (the health check and the API must answer, not hang): redis-py
     # 8 otherwise retries every failed call 10 times with backoff, ~45 s for a missing password.
-    # Workers, the scheduler and reconciliation have their own, slower retry loops.
-    "socket_connect_timeout": 3,
+    # Only a broken connection is retried (a restarted Redis leaves stale ones in the pool), not a
+    # timeout: a Redis that does not answer costs one socket timeout, not three.
+    "socket_connect_timeout": REDIS_SOCKET_TIMEOUT,
+    "socket_timeout": REDIS_SOCKET_TIMEOUT,
     "socket_keepalive": True,
     "health_check_interval": 30,
-    "retry": Retry(ExponentialBackoff(cap=0.25, base=0.05), retries=2),
+    "retry": Retry(
+        ExponentialBackoff(cap=0.1, base=0.02), retries=2, supported_errors=(redis_errors.ConnectionError,)
+    ),
 }
 
 
@@ -188,7 +204,7 @@ def sentinel_config(sentinels: list[str]) -> dict:
         "MASTER_NAME": master,
         "DB": env.int("REDIS_DB", default=0),
         "PASSWORD": env.str("REDIS_PASSWORD", default="") or None,
-        "SOCKET_TIMEOUT": None,
+        "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT,
         "CONNECTION_KWARGS": REDIS_CLIENT_KWARGS,
         # the sentinels themselves: answer fast, so a dead one is skipped quickly
         "SENTINEL_KWARGS": {"socket_connect_timeout": 1, "socket_timeout": 1},
@@ -208,6 +224,11 @@ RQ_SHOW_ADMIN_LINK = True
 GAME_EVENT_RETRY_DELAYS: list[int] = [
     int(x) for x in env.list("GAME_EVENT_RETRY_DELAYS", default=["5", "30", "120"])
 ]
+# Crash recovery hands a job whose worker died back to the queue this many times; the next crash
+# quarantines it (galactic.events.attempts), as BullMQ's maxStalledCount does.
+GAME_EVENT_MAX_HANDBACKS: int = env.int("GAME_EVENT_MAX_HANDBACKS", default=2)
+if GAME_EVENT_MAX_HANDBACKS < 0:
+    raise ImproperlyConfigured(f"GAME_EVENT_MAX_HANDBACKS must be 0 or more, got {GAME_EVENT_MAX_HANDBACKS}")
 # Seconds a finished event's job (and RQ's result stream, ~5 KB) stays in Redis. 0 by default: the
 # database holds the outcome, and `completed` comes from the workers' counters (galactic.events.metrics).
 GAME_EVENT_RESULT_TTL: int = env.int("GAME_EVENT_RESULT_TTL", default=0)

@@ -15,20 +15,37 @@ The mission apps declare their events as kinds (`register`, in their AppConfig.r
 module knows no mission. One run is one transaction: it locks every planet involved in key order
 (the lock order of the whole game: planets first, then the mission and NPC rows on them), applies
 the events to the locked rows in memory, and writes the planets back in one statement.
+
+An event that cannot be applied (its handler raises, or the database refuses its rows: a poison
+event) must not hold back the other events of its planet, which every run there would apply
+first. So a run that fails for a reason other than the database's availability goes again one
+instant at a time, each instant in its own transaction (`_stepwise`): the instant that fails names
+the event, which is set aside, and the rest are applied. The event itself fails only in its own
+job, where it counts against its own attempt budget (galactic.events.attempts). Quarantined events
+are set aside by every run until an operator releases them. A job that comes back after its worker
+died mid-job runs stepwise from the start, leaving a breadcrumb of the instant it is applying
+(`watching`): should the worker die again, the crash is counted against that event, not the job.
 """
 
 from __future__ import annotations
 
+import contextlib
 import heapq
-from collections.abc import Callable, Iterable
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, TypeVar
 
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 
 from galactic.db import bulk_save
 from galactic.models import Planet
+
+logger = logging.getLogger(__name__)
+
+Key = tuple[str, int]  # an event's (kind, row key)
 
 
 @dataclass(frozen=True, order=True)
@@ -43,7 +60,7 @@ class Event:
     row: object = field(default=None, compare=False, repr=False)  # the locked row it belongs to
 
     @property
-    def key(self) -> tuple[str, int]:
+    def key(self) -> Key:
         return self.kind, self.pk
 
 
@@ -51,6 +68,9 @@ class Kind(Protocol):
     """The events of one app; a fresh instance serves one run."""
 
     kinds: tuple[str, ...]  # the Event.kind values it applies
+    # The id of the job (or of the attempt budget) an event of each kind runs under is this prefix
+    # and the event's row key; "<kind>-" when a kind is not listed.
+    job_prefixes: dict[str, str]
 
     def feeders(self, planet_ids: set[int], until: datetime) -> set[int]:
         """Planets where a mission out of these planets, back by `until`, arrives first."""
@@ -62,17 +82,26 @@ class Kind(Protocol):
         """Apply one event to the locked rows (run.planets); the events it creates."""
 
     def flush(self, run: Run) -> None:
-        """Write what apply changed (planets excepted) and schedule the follow-up jobs."""
+        """Write what apply changed (planets excepted) and schedule the follow-up jobs. Only the
+        rows of applied events: an event set aside leaves its row as it was."""
 
 
 _KINDS: list[Callable[[], Kind]] = []
+_JOB_PREFIXES: dict[str, str] = {}
 K = TypeVar("K")
 
 
-def register(factory: Callable[[], Kind]) -> None:
+def register(factory: type[Kind]) -> None:
     """Declare a kind of event (an AppConfig.ready calls this once per process)."""
     if factory not in _KINDS:
         _KINDS.append(factory)
+        _JOB_PREFIXES.update(getattr(factory, "job_prefixes", {}))
+
+
+def job_id(key: Key) -> str:
+    """The id an event's job and attempt budget go under (galactic.events.attempts)."""
+    kind, pk = key
+    return f"{_JOB_PREFIXES.get(kind, kind + '-')}{pk}"
 
 
 @dataclass
@@ -81,6 +110,7 @@ class Run:
     kinds: list[Kind]
     planets: dict[int, Planet] = field(default_factory=dict)
     applied: list[Event] = field(default_factory=list)
+    set_aside: set[Key] = field(default_factory=set)  # events that failed, left pending (stepwise)
 
     def kind(self, cls: type[K]) -> K:
         """This run's instance of a kind (a kind may read another's rows, e.g. the NPC bases)."""
@@ -90,18 +120,45 @@ class Run:
         return {event.key for event in self.applied}
 
 
-def advance(*, planet_ids: Iterable[int], until: datetime) -> Run:
+def advance(
+    *, planet_ids: Iterable[int], until: datetime, own: Iterable[Key] = (), stepwise: bool = False
+) -> Run:
     """Apply every event pending on these planets (and on their feeders) due by `until`, in
     game-time order, in one transaction (the caller's, if it has one).
 
     Locks the planets by key, then the event rows. Idempotent: applied events are no longer
-    pending. Returns the run: run.applied lists what it applied, in order.
+    pending. `own`: the events this call is for (a job's). Should the run fail for a reason that
+    is not the database's availability, and the caller hold no transaction, it goes again stepwise:
+    an event that fails and is not `own` is set aside (logged), the others are applied; an `own`
+    event that fails raises. `stepwise`: straight to that (a caller that saw the run fail).
+    Returns the run: run.applied lists what it applied, in order; run.set_aside what failed.
     """
+    planet_ids, own = set(planet_ids), set(own)
+    breadcrumb = _breadcrumb.get()
+    if breadcrumb is None and not stepwise:
+        nested = connection.in_atomic_block
+        try:
+            return _run(planet_ids, until, _quarantined())
+        except Exception as error:
+            if nested or _unavailable(error):
+                raise
+            logger.warning(
+                "timeline: a run on planets %s failed (%s: %s); applying its events one instant at a "
+                "time, to set aside the one that fails",
+                sorted(planet_ids),
+                error.__class__.__name__,
+                error,
+            )
+    return _stepwise(planet_ids, until, own, breadcrumb)
+
+
+def _run(planet_ids: set[int], until: datetime, set_aside: set[Key]) -> Run:
+    """One run, in one transaction: every pending event but those set aside."""
     with transaction.atomic():
         run = Run(until=until, kinds=[factory() for factory in _KINDS])
-        pending = _lock_and_load(run, _closure(set(planet_ids), until, run.kinds))
+        pending = _lock_and_load(run, _closure(planet_ids, until, run.kinds))
         owners = {name: kind for kind in run.kinds for name in kind.kinds}
-        queue = sorted(pending.values())
+        queue = sorted(event for key, event in pending.items() if key not in set_aside)
         while queue:
             event = heapq.heappop(queue)
             for follow in owners[event.kind].apply(event, run):
@@ -113,6 +170,95 @@ def advance(*, planet_ids: Iterable[int], until: datetime) -> Run:
             for kind in run.kinds:
                 kind.flush(run)
     return run
+
+
+def _stepwise(planet_ids: set[int], until: datetime, own: set[Key], breadcrumb: Breadcrumb | None) -> Run:
+    """advance(), one instant of game time per transaction: the events due at the first pending
+    instant, then at the next, so that the instant that fails names its events. Slower (a run per
+    instant): only after a failure, or for a job whose worker died running it."""
+    done = Run(until=until, kinds=[])
+    set_aside = _quarantined()
+    # Every step runs on the planets of the whole run (its feeders included): with its own, earlier
+    # time, a step would leave out a feeder whose failing event then fails a later step.
+    planet_ids, instants = _instants(planet_ids, until, set_aside)
+    if not instants or instants[-1][0] < until:
+        instants.append((until, set()))  # what the earlier instants created, due by `until`
+    for at, keys in instants:
+        if breadcrumb is not None and keys:
+            breadcrumb([job_id(key) for key in sorted(keys)])
+        try:
+            run = _run(planet_ids, at, set_aside)
+        except Exception as error:
+            if _unavailable(error) or keys & own or not keys:
+                raise
+            logger.warning(
+                "timeline: %s failed (%s: %s); set aside: it fails in its own job, the other events go on",
+                ", ".join(job_id(key) for key in sorted(keys)),
+                error.__class__.__name__,
+                error,
+            )
+            set_aside |= keys
+            done.set_aside |= keys
+            continue
+        done.applied += run.applied
+    return done
+
+
+def _instants(
+    planet_ids: set[int], until: datetime, set_aside: set[Key]
+) -> tuple[set[int], list[tuple[datetime, set[Key]]]]:
+    """The planets of the run, and the instants at which events are pending there (but those set
+    aside), in order, each with its events; nothing is written."""
+    with transaction.atomic():
+        run = Run(until=until, kinds=[factory() for factory in _KINDS])
+        pending = _lock_and_load(run, _closure(planet_ids, until, run.kinds))
+    instants: dict[datetime, set[Key]] = {}
+    for event in sorted(event for key, event in pending.items() if key not in set_aside):
+        instants.setdefault(event.at, set()).add(event.key)
+    return set(run.planets), list(instants.items())
+
+
+def _unavailable(error: BaseException) -> bool:
+    """The database is down, restarting, or broke the run off (a deadlock, a serialization
+    failure): nothing to learn about the events; the whole job is retried."""
+    return isinstance(error, OperationalError | InterfaceError)
+
+
+def _quarantined() -> set[Key]:
+    """The quarantined events (galactic.events.attempts), by key: every run leaves them alone."""
+    from galactic.events.models import QuarantinedEvent  # the events app knows no game; lazily
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT job_id FROM {QuarantinedEvent._meta.db_table}")
+        held = {row[0] for row in cursor.fetchall()}
+    if not held:
+        return set()
+    keys = set()
+    for kind in {kind for factory in _KINDS for kind in factory.kinds}:
+        prefix = _JOB_PREFIXES.get(kind, kind + "-")
+        keys |= {
+            (kind, int(job[len(prefix) :]))
+            for job in held
+            if job.startswith(prefix) and job[len(prefix) :].isdigit()
+        }
+    return keys
+
+
+# --- breadcrumbs: which events a run was applying when its worker died ----------------------------------
+
+Breadcrumb = Callable[[list[str]], None]  # told the job ids of the events about to be applied
+_breadcrumb: ContextVar[Breadcrumb | None] = ContextVar("timeline_breadcrumb", default=None)
+
+
+@contextlib.contextmanager
+def watching(breadcrumb: Breadcrumb) -> Iterator[None]:
+    """Runs within go stepwise, telling `breadcrumb` each instant's events before applying them
+    (the GameWorker, for a job whose worker died running it)."""
+    token = _breadcrumb.set(breadcrumb)
+    try:
+        yield
+    finally:
+        _breadcrumb.reset(token)
 
 
 def _closure(planet_ids: set[int], until: datetime, kinds: list[Kind]) -> set[int]:

@@ -12,7 +12,9 @@ discovered one has fought the owner's ships, and the owner holds a notice pointi
 
 from __future__ import annotations
 
+import logging
 import random
+import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +27,7 @@ from combat.models import NpcBase, Report
 from combat.services import NpcBases, battle_forces, battle_seed, forces_sides
 from galactic import timeline
 from galactic.errors import Conflict, Invalid, NotFound
+from galactic.events import attempts, queue
 from galactic.flight import SPEED_PERCENTS
 from galactic.models import Planet, Player
 from galactic.services import planet_launch
@@ -32,6 +35,8 @@ from galactic.ships import PROBE, TECHNOLOGIES
 from galactic.timeline import Event, Run
 from probes import espionage
 from probes.models import Notice, ProbeMission
+
+logger = logging.getLogger(__name__)
 
 MAX_PROBES = 10**12  # as fleets.services.MAX_AMOUNT: refuses numbers that would overflow the columns
 BATCH_SIZE = 100
@@ -132,6 +137,8 @@ class AdvanceCounts:
 
 
 ARRIVAL, RETURN = "probe-arrival", "probe-return"
+MISSION_JOB_PREFIX = "probe-mission-"  # the id a mission's attempts and quarantine go under
+MISSION_JOB = "probes.jobs.probe_mission"
 
 
 def _due(now: datetime) -> Q:
@@ -152,19 +159,32 @@ def probe_missions_advance(*, now: datetime, batch_size: int = BATCH_SIZE) -> di
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     total = AdvanceCounts()
+    left_out: set[int] = set()  # planets that failed in this run: not taken again
     while True:
-        counts = _advance_batch(now, batch_size)
+        taken: list[int] = []
+        try:
+            counts = _advance_batch(now, batch_size, left_out, taken)
+        except Exception as error:  # one mission's failure never stalls the others
+            if attempts.is_transient(error) or not taken:
+                raise
+            left_out.add(taken[-1])
+            total.add(_isolate(taken[-1], now))
+            continue
         if counts is None:
             return total.as_dict()
         total.add(counts)
 
 
-def _advance_batch(now: datetime, batch_size: int) -> AdvanceCounts | None:
-    """One batch in one transaction; None when nothing (on a planet free to take) is due any more."""
+def _advance_batch(
+    now: datetime, batch_size: int, left_out: set[int], taken: list[int]
+) -> AdvanceCounts | None:
+    """One batch in one transaction; None when nothing (on a planet free to take) is due any more.
+    The planet it takes is appended to `taken` (for the caller, should the batch fail)."""
     with transaction.atomic():
-        planet_id = _take_planet(now, batch_size)
+        planet_id = _take_planet(now, batch_size, left_out)
         if planet_id is None:
             return None
+        taken.append(planet_id)
         mine = Q(status=Status.OUTBOUND, target_id=planet_id) | Q(
             status=Status.RETURNING, origin_id=planet_id
         )
@@ -176,9 +196,14 @@ def _advance_batch(now: datetime, batch_size: int) -> AdvanceCounts | None:
     return counts
 
 
-def _take_planet(now: datetime, batch_size: int) -> int | None:
+def _take_planet(now: datetime, batch_size: int, left_out: set[int]) -> int | None:
     """Lock the planet of the first due mission that no other run holds; its id."""
-    candidates = ProbeMission.objects.filter(_due(now)).order_by("pk")[: 4 * batch_size]
+    skipped = Q(status=Status.OUTBOUND, target_id__in=left_out) | Q(
+        status=Status.RETURNING, origin_id__in=left_out
+    )
+    quarantined = _quarantined_missions()  # set aside by every run: their planets are not due for them
+    due = ProbeMission.objects.filter(_due(now)).exclude(skipped).exclude(pk__in=quarantined)
+    candidates = due.order_by("pk")[: 4 * batch_size]
     planets = list(dict.fromkeys(_planet_of(mission) for mission in candidates))
     for planet_id in planets:
         free = Planet.objects.select_for_update(skip_locked=True, no_key=True).filter(pk=planet_id)
@@ -201,6 +226,7 @@ class ProbeEvents:
     locked after the planets; each event writes its own rows (probes are few)."""
 
     kinds = (ARRIVAL, RETURN)
+    job_prefixes = {ARRIVAL: MISSION_JOB_PREFIX, RETURN: MISSION_JOB_PREFIX}  # one budget per mission
     RETURN_RANK, ARRIVAL_RANK = 2, 4  # at one instant: respawns, fleet returns, probe returns, arrivals
 
     def __init__(self) -> None:
@@ -346,3 +372,53 @@ def _notify(mission: ProbeMission, target: Planet, chance: int) -> None:
             f"{target.name} [{target.coords}] (chance of discovery {chance}%)"
         ),
     )
+
+
+# --- failure isolation: a mission that fails never stalls the others --------------------------------
+# A planet's events are applied in game-time order, so a batch fails when one of its events does.
+# Its planet is then advanced again one instant at a time (galactic.timeline's stepwise runs): the
+# missions of the instant that fails are set aside and counted against their own attempt budgets
+# (galactic.events.attempts); every other event of the planet is applied. A quarantined mission is
+# set aside by every run until an operator releases it.
+
+
+def _isolate(planet_id: int, now: datetime) -> AdvanceCounts:
+    """After a failed batch on this planet: advance it stepwise, and count the missions that fail."""
+    error = traceback.format_exc()
+    logger.warning("probe:update: a batch on planet %s failed; isolating the failing mission", planet_id)
+    try:
+        run = timeline.advance(planet_ids=[planet_id], until=now, stepwise=True)
+    except Exception:  # not one mission's fault: the planet waits for the next run
+        logger.warning(
+            "probe:update: planet %s failed again; left for the next run", planet_id, exc_info=True
+        )
+        return AdvanceCounts()
+    failed = sorted({pk for kind, pk in run.set_aside if kind in ProbeEvents.kinds})
+    for mission in ProbeMission.objects.filter(pk__in=failed).order_by("pk"):
+        attempts.note_failure(
+            queue.get_connection(),
+            f"{MISSION_JOB_PREFIX}{mission.pk}",
+            func=MISSION_JOB,
+            args=[mission.pk],
+            due=_event_time(mission)[0],
+            error=error,
+        )
+    kinds = [event.kind for event in run.applied]
+    return AdvanceCounts(arrived=kinds.count(ARRIVAL), returned=kinds.count(RETURN))
+
+
+def _quarantined_missions() -> list[int]:
+    return [int(job_id.rsplit("-", 1)[1]) for job_id in attempts.quarantined_ids(MISSION_JOB_PREFIX)]
+
+
+def probe_mission_advance(mission_id: int, *, now: datetime) -> bool:
+    """Advance the planet of one mission, if the mission is due (an operator's release of a
+    quarantined mission). False when it is not due (any more): nothing to do."""
+    mission = ProbeMission.objects.filter(_due(now), pk=mission_id).first()
+    if mission is None:
+        return False
+    with transaction.atomic():
+        planet_id = _planet_of(mission)
+        Planet.objects.select_for_update(no_key=True).filter(pk=planet_id).exists()
+        timeline.advance(planet_ids=[planet_id], until=now)
+    return True

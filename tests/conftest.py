@@ -40,6 +40,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.slow)
 
 
+@pytest.fixture(autouse=True)
+def closed_breaker() -> Iterator[None]:
+    """Each test starts with the Redis circuit breaker closed, whatever the last one did."""
+    queue.breaker.reset()
+    yield
+    queue.breaker.reset()
+
+
 @pytest.fixture
 def redis_conn() -> Iterator[Redis]:
     """The queue's Redis (a database index of its own), empty at the start of the test."""

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
+import zlib
 
 from galactic.events import queue
 
@@ -62,3 +65,43 @@ queue.batchable(tally, id_prefix=TALLY_PREFIX, run_many=tally_many)
 def on_success(job, connection, result, *args, **kwargs) -> None:
     """A success callback (RQ calls it with the job, the connection and the result)."""
     connection.rpush(f"test:callbacks:{job.id}", repr(result))
+
+
+# --- the attempt budget and crash recovery ------------------------------------------------------------
+
+RUNS_TABLE = "test_exclusive_runs"
+
+
+def exclusive(name: str, seconds: float) -> None:
+    """Records its run in PostgreSQL, holding a session advisory lock named after the job while it
+    works: a second run of the same job that starts while the first still runs (or until its
+    killed worker's session is gone) cannot take the lock, and says so in its row."""
+    from django.db import connection
+
+    key = zlib.crc32(name.encode())
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+        alone = cursor.fetchone()[0]
+        cursor.execute(
+            f"INSERT INTO {RUNS_TABLE} (name, pid, started, alone) VALUES (%s, %s, clock_timestamp(), %s) "
+            "RETURNING id",
+            [name, os.getpid(), alone],
+        )
+        run_id = cursor.fetchone()[0]
+    time.sleep(seconds)
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {RUNS_TABLE} SET ended = clock_timestamp() WHERE id = %s", [run_id])
+        if alone:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+
+
+def always_fails(name: str) -> None:
+    """A poison job: records its run, then fails, every time."""
+    record(name)
+    raise ValueError(f"{name} can never succeed")
+
+
+def kill_my_worker(name: str) -> None:
+    """A job that kills the worker running it (as an out-of-memory kill would), every time."""
+    record(name)
+    os.kill(os.getpid(), signal.SIGKILL)

@@ -13,13 +13,20 @@ arguments, on the RQ queue `game_events`, and gives the CONTRACT's guarantees:
   a job that is already due goes straight to the queue, the others are moved there on time by
   the workers' promoter threads (`promote_due`, see galactic.events.worker).
 - Retries with growing delays, then the failed registry.
-- The jobs of a dead worker go back to the queue within seconds (`recover_abandoned`).
+- The jobs of a dead worker go back to the queue within seconds (`recover_abandoned`), at most
+  GAME_EVENT_MAX_HANDBACKS times each; the next crash quarantines the job (galactic.events.attempts).
+- A job runs on one worker at a time: a GameWorker starts a job it dequeued only by taking it out
+  of the intermediate list (`take`), and crash recovery hands back a stranded job only by taking it
+  out of that same list, in one Lua script each: exactly one of them wins.
+- A hung or dead Redis costs the web one socket timeout, then nothing for REDIS_BREAKER_SECONDS
+  (`breaker`): events written meanwhile wait for reconciliation.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -57,6 +64,8 @@ CLAIM_WINDOW = 4  # a batch of a kind is taken from the first CLAIM_WINDOW x bat
 # process may hand the started jobs of a worker whose key expired back to the queue.
 LIVENESS_TTL = 6  # seconds; the worker refreshes its key every LIVENESS_TTL / 3
 INTERMEDIATE_GRACE = 10  # seconds a dequeued job may sit before a worker starts it
+ATTEMPTS_TTL = 7 * 24 * 3600  # as galactic.events.attempts.COUNTER_TTL
+DEFAULT_FAILURE_TTL = 365 * 24 * 3600  # RQ's: how long the failed registry keeps a job
 
 
 # The scripts below write RQ's layout: every RQ key name and status reaches them from
@@ -67,6 +76,8 @@ INTERMEDIATE_GRACE = 10  # seconds a dequeued job may sit before a worker starts
 # ARGV: job id, due timestamp (float seconds), now, queue key, the live statuses
 # (",queued,scheduled,...,"), the queued status, the scheduled status, then HSET pairs. Returns 1
 # when it created the job, 0 when a live job with that id already existed.
+# A quarantined event is not written by reconciliation, which reads the quarantine in PostgreSQL: a
+# mark here that the database missed (it was down) would wedge the event for good.
 _PUT_SCRIPT = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if status and string.find(ARGV[5], ',' .. status .. ',', 1, true) then
@@ -125,8 +136,9 @@ return {#due, first[2] or false}
 # text form), heartbeat ttl, job key prefix, window, most jobs to take, a fresh random execution id
 # prefix (the n-th job taken gets it with n appended), execution key prefix, execution registry
 # key prefix, the seconds an execution registry entry outlives the ttl, the started status, the
-# suffix of a job's dependents key. Returns {job id, execution id, the job hash as HGETALL gives
-# it, 1 if the job has dependents} per job taken.
+# suffix of a job's dependents key, the prefix of the attempt counters (a job handed back after a
+# crash is left for a worker to run alone). Returns {job id, execution id, the job hash as HGETALL
+# gives it, 1 if the job has dependents} per job taken.
 _CLAIM_SCRIPT = """
 local prefix, worker, now, now_text = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local ttl, limit, grace = tonumber(ARGV[5]), tonumber(ARGV[8]), tonumber(ARGV[12])
@@ -135,8 +147,9 @@ if not head then return {} end
 local taken, others = {}, {}
 for _, id in ipairs(head) do
     local job = ARGV[6] .. id
-    if #taken == limit or string.sub(id, 1, #prefix) ~= prefix then
-        others[#others + 1] = id
+    if #taken == limit or string.sub(id, 1, #prefix) ~= prefix
+        or redis.call('HEXISTS', ARGV[15] .. id, 'crashes') == 1 then
+        others[#others + 1] = id  -- a job handed back after a crash runs alone
     elseif redis.call('EXISTS', job) == 1 then
         local execution_id = ARGV[9] .. (#taken + 1)
         local member = id .. ':' .. execution_id
@@ -212,6 +225,7 @@ def claim_more(queue: Queue, id_prefix: str, limit: int, *, worker_name: str, tt
         rq_compat.EXECUTION_REGISTRY_GRACE,
         rq_compat.STARTED,
         rq_compat.DEPENDENTS_SUFFIX,
+        ATTEMPTS_PREFIX,
     ]
     keys = [queue.key, queue.started_job_registry.key]
     taken = _script(queue.connection, _CLAIM_SCRIPT)(keys=keys, args=args)
@@ -233,38 +247,195 @@ def liveness_key(worker_name: str) -> str:
     return LIVENESS_PREFIX + worker_name  # the Lua below builds the same name
 
 
-# KEYS: started registry, job hash, queue list, execution hash. ARGV: registry member
-# ("<job id>:<execution id>"), job id, RQ's worker key prefix, our liveness key prefix, the
-# started status, the queued status. The worker's name is read here, not before: RQ registers
-# the execution (with the worker's name) one round trip before it writes it to the job hash, and a
-# name read in that gap would look like nobody's. The worker's keys are derived from its name
-# (fine on a standalone Redis or Sentinel; not Redis Cluster, which RQ does not support either).
-_REQUEUE_ABANDONED_SCRIPT = """
-if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
-local worker = redis.call('HGET', KEYS[4], 'worker_name')
-if not worker or worker == '' then worker = redis.call('HGET', KEYS[2], 'worker_name') end
-if not worker or worker == '' then return 0 end
-local record = ARGV[3] .. worker
-local alive
-if redis.call('HGET', record, 'liveness') then
-    alive = redis.call('EXISTS', ARGV[4] .. worker) == 1
-else
-    alive = redis.call('EXISTS', record) == 1
-end
-if alive then return 0 end
-redis.call('ZREM', KEYS[1], ARGV[1])
-local status = redis.call('HGET', KEYS[2], 'status')
-if status ~= ARGV[5] and status ~= ARGV[6] then return 0 end
-redis.call('HSET', KEYS[2], 'status', ARGV[6])
-redis.call('HDEL', KEYS[2], 'worker_name')
-redis.call('RPUSH', KEYS[3], ARGV[2])
-return 1
+# A GameWorker starts the job it dequeued with this script instead of RQ's two round trips. The job
+# leaves the intermediate list here, and only if it is still there: crash recovery may have handed
+# it back (as stranded) since the dequeue, and then another worker runs it, not this one. What it
+# writes is what RQ writes when a worker starts a job (as in _CLAIM_SCRIPT), and the worker's
+# heartbeat.
+# KEYS: intermediate list, started registry, job hash, the job's attempt counters, worker hash,
+# execution hash, execution registry, the job's dependents. ARGV: job id, execution id, worker
+# name, now (epoch seconds), now (RQ's text form), heartbeat ttl, '1' when the job came through
+# the intermediate list, the seconds an execution registry entry outlives the ttl, the started
+# status. Returns false when the job was taken away, else {1, 1 if it was handed back after a
+# crash before, 1 if other jobs depend on it}.
+_TAKE_SCRIPT = """
+local id, execution_id, worker, now, ttl = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[6])
+if ARGV[7] == '1' and redis.call('LREM', KEYS[1], 1, id) == 0 then return false end
+local grace = tonumber(ARGV[8])
+redis.call('HSET', KEYS[6], 'id', execution_id, 'created_at', now, 'last_heartbeat', now,
+    'worker_name', worker)
+redis.call('EXPIRE', KEYS[6], ttl)
+redis.call('ZADD', KEYS[7], now + ttl + grace, execution_id)
+redis.call('EXPIRE', KEYS[7], ttl + grace)
+redis.call('ZADD', KEYS[2], now + ttl, id .. ':' .. execution_id)
+redis.call('HSET', KEYS[3], 'status', ARGV[9], 'started_at', ARGV[5], 'last_heartbeat', ARGV[5],
+    'worker_name', worker)
+redis.call('HSET', KEYS[5], 'current_job', id, 'state', 'busy', 'last_heartbeat', ARGV[5])
+redis.call('EXPIRE', KEYS[5], ttl)
+return {1, redis.call('HEXISTS', KEYS[4], 'crashes'), redis.call('EXISTS', KEYS[8])}
 """
 
-# KEYS: intermediate list, job hash, queue list. ARGV: job id, the queued status.
+
+@dataclass(frozen=True)
+class Taken:
+    execution_id: str
+    crashed_before: bool  # handed back after a crash: run it alone, so that a crash is its own
+    has_dependents: bool  # other jobs depend on it: RQ's own path ends it (rq_compat.may_batch)
+
+
+def take(
+    rq_queue: Queue, job: Job, *, worker_name: str, worker_key: str, ttl: int, via_intermediate: bool
+) -> Taken | None:
+    """Start the dequeued `job` under `worker_name`, unless crash recovery took it away first (None)."""
+    started = now()
+    execution_id = uuid4().hex
+    keys = [
+        rq_queue.intermediate_queue_key,
+        rq_queue.started_job_registry.key,
+        job.key,
+        attempts_key(job.id),
+        worker_key,
+        rq_compat.execution_key(rq_compat.registry_member(job.id, execution_id)),
+        rq_compat.EXECUTIONS_PREFIX + job.id,
+        job.dependents_key,
+    ]
+    args = [job.id, execution_id, worker_name, started.timestamp(), utcformat(started), ttl]
+    args += [int(via_intermediate), rq_compat.EXECUTION_REGISTRY_GRACE, rq_compat.STARTED]
+    answer = _script(rq_queue.connection, _TAKE_SCRIPT)(keys=keys, args=args)
+    if not answer:
+        return None
+    rq_compat.mark_started(job, worker_name=worker_name, at=started)
+    return Taken(execution_id, crashed_before=bool(answer[1]), has_dependents=bool(answer[2]))
+
+
+ATTEMPTS_PREFIX = "gc:attempts:"
+
+
+def attempts_key(job_id: str) -> str:
+    return ATTEMPTS_PREFIX + job_id  # as galactic.events.attempts.counter_key
+
+
+# After Redis was unreachable, hung or wiped, expired liveness keys say nothing: live workers could
+# not refresh them. Every liveness pass ticks; a tick that finds no other tick for HOLD_GAP seconds
+# holds crash recovery for LIVENESS_TTL seconds, time enough for every live worker to refresh its
+# key. Without it, the first pass after a 10 s hang would hand back the jobs live workers still run.
+TICK_KEY = "gc:recovery:tick"
+HOLD_KEY = "gc:recovery:hold"
+HOLD_GAP = LIVENESS_TTL / 2
+
+# KEYS: tick, hold. ARGV: gap, hold seconds. Returns 1 when it started a hold.
+_TICK_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local last = tonumber(redis.call('GET', KEYS[1]) or '0')
+redis.call('SET', KEYS[1], tostring(now))
+if now - last > tonumber(ARGV[1]) then
+    redis.call('SET', KEYS[2], 1, 'EX', ARGV[2])
+    return 1
+end
+return 0
+"""
+
+
+def tick() -> bool:
+    """One liveness pass was here (see TICK_KEY). True when it put crash recovery on hold."""
+    connection = get_connection()
+    return bool(_script(connection, _TICK_SCRIPT)(keys=[TICK_KEY, HOLD_KEY], args=[HOLD_GAP, LIVENESS_TTL]))
+
+
+# A job that runs again after a crash leaves a breadcrumb while it applies each instant of game
+# time: the job ids of the events it is applying (galactic.timeline.watching). Should its worker
+# die then, the crash is counted against those events, unless the job's own event is among them.
+BREADCRUMB_PREFIX = "gc:applying:"
+BREADCRUMB_TTL = 3600
+
+
+def leave_breadcrumb(connection: Redis, job_id: str, event_job_ids: list[str]) -> None:
+    connection.set(BREADCRUMB_PREFIX + job_id, ",".join(event_job_ids), ex=BREADCRUMB_TTL)
+
+
+def clear_breadcrumb(connection: Redis, job_id: str) -> None:
+    connection.delete(BREADCRUMB_PREFIX + job_id)
+
+
+# KEYS: started registry, job hash, queue list, execution hash, the job's attempt counters, hold
+# key, failed registry, the job's breadcrumb. ARGV: registry member ("<job id>:<execution id>"),
+# job id, most hand-backs, the name of a live worker that dropped its jobs (after losing Redis
+# mid-job) or '', the failed registry's score (expiry) for a quarantined job, now (RQ's text form),
+# counters' ttl, RQ's worker key prefix, our liveness key prefix, the started, queued and failed
+# statuses.
+# The worker's name is read here, not before: RQ registers the execution (with the worker's name)
+# one round trip before it writes it to the job hash, and a name read in that gap would look like
+# nobody's. The worker's keys are derived from its name (fine on a standalone Redis or Sentinel;
+# not Redis Cluster, which RQ does not support either). A crash is counted in the job's attempt
+# counters: past the most hand-backs the job goes to the failed registry, quarantined.
+# Returns {0} (left alone), {1, worker} (handed back), {2, worker} (quarantined) or {3, worker,
+# breadcrumb} (handed back, the crash to be counted against the breadcrumb's events).
+_REQUEUE_ABANDONED_SCRIPT = """
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return {0} end
+local worker = redis.call('HGET', KEYS[4], 'worker_name')
+if not worker or worker == '' then worker = redis.call('HGET', KEYS[2], 'worker_name') end
+if not worker or worker == '' then return {0} end
+local dropped = worker == ARGV[4]
+if not dropped then
+    if redis.call('EXISTS', KEYS[6]) == 1 then return {0} end
+    local record = ARGV[8] .. worker
+    local alive
+    if redis.call('HGET', record, 'liveness') then
+        alive = redis.call('EXISTS', ARGV[9] .. worker) == 1
+    else
+        alive = redis.call('EXISTS', record) == 1
+    end
+    if alive then return {0} end
+end
+redis.call('ZREM', KEYS[1], ARGV[1])
+local status = redis.call('HGET', KEYS[2], 'status')
+if status ~= ARGV[10] and status ~= ARGV[11] then return {0} end
+redis.call('HDEL', KEYS[2], 'worker_name')
+local crumb = redis.call('GET', KEYS[8])
+if crumb and not string.find(',' .. crumb .. ',', ',' .. ARGV[2] .. ',', 1, true) then
+    redis.call('DEL', KEYS[8])
+else
+    crumb = nil
+end
+if not dropped and not crumb then
+    local crashes = redis.call('HINCRBY', KEYS[5], 'crashes', 1)
+    redis.call('EXPIRE', KEYS[5], ARGV[7])
+    if crashes > tonumber(ARGV[3]) then
+        redis.call('HSET', KEYS[5], 'quarantined', 1)
+        redis.call('HSET', KEYS[2], 'status', ARGV[12], 'ended_at', ARGV[6])
+        redis.call('ZADD', KEYS[7], ARGV[5], ARGV[2])
+        return {2, worker}
+    end
+end
+redis.call('HSET', KEYS[2], 'status', ARGV[11], 'enqueued_at', ARGV[6])
+redis.call('RPUSH', KEYS[3], ARGV[2])
+if crumb and not dropped then return {3, worker, crumb} end
+return {1, worker}
+"""
+
+# A job dequeued by a worker that died before starting it stays in the intermediate list. The first
+# sighting starts a clock (a marker holding the job's enqueued_at, so that a later trip of the same
+# id through the list starts a new clock); INTERMEDIATE_GRACE seconds later the job is handed back,
+# in the same step as it leaves the list, so a worker that was merely slow cannot start it (see
+# _TAKE_SCRIPT). KEYS: intermediate list, job hash, queue list, marker. ARGV: job id, grace
+# seconds, now (RQ's text form), the queued status. Returns 1 when it handed the job back.
 _REQUEUE_STRANDED_SCRIPT = """
-if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 0 end
-if redis.call('HGET', KEYS[2], 'status') ~= ARGV[2] then return 0 end
+if not redis.call('LPOS', KEYS[1], ARGV[1]) then
+    redis.call('DEL', KEYS[4])
+    return 0
+end
+if redis.call('HGET', KEYS[2], 'status') ~= ARGV[4] then return 0 end
+local stamp = redis.call('HGET', KEYS[2], 'enqueued_at') or ''
+local grace = tonumber(ARGV[2])
+if redis.call('GET', KEYS[4]) ~= stamp then
+    redis.call('SET', KEYS[4], stamp, 'EX', grace * 3)
+    return 0
+end
+if redis.call('TTL', KEYS[4]) > grace * 2 then return 0 end
+redis.call('LREM', KEYS[1], 1, ARGV[1])
+redis.call('DEL', KEYS[4])
+redis.call('HSET', KEYS[2], 'enqueued_at', ARGV[3])
 redis.call('RPUSH', KEYS[3], ARGV[1])
 return 1
 """
@@ -311,7 +482,81 @@ def schedule(func: str, *, job_id: str, at: datetime, args: tuple = ()) -> None:
 def schedule_many(events: Sequence[PendingEvent]) -> None:
     """schedule() for many events: written together (one round trip) once the transaction commits."""
     if events:
-        transaction.on_commit(partial(put_many, list(events)), robust=True)
+        transaction.on_commit(partial(_put_after_commit, list(events)), robust=True)
+
+
+def _put_after_commit(events: list[PendingEvent]) -> None:
+    """The events are in the database: Redis is only told, unless the breaker is open."""
+    if not breaker.allows():
+        return  # Redis failed moments ago: reconciliation writes these events
+    try:
+        put_many(events)
+    except RedisError as error:
+        breaker.trip(error)
+    else:
+        breaker.ok()
+
+
+class Breaker:
+    """A circuit breaker on Redis for the web (and anything that must answer rather than wait).
+
+    After a call fails (a hung Redis costs one socket timeout), `allows()` says no for
+    REDIS_BREAKER_SECONDS, then yes again: one call tries Redis, and its failure opens the breaker
+    anew. Each process has its own; it logs once per outage, not once per call.
+    """
+
+    def __init__(self) -> None:
+        self._open_until = 0.0
+        self._lock = threading.Lock()
+        self._down = False
+
+    def allows(self) -> bool:
+        return time.monotonic() >= self._open_until
+
+    def trip(self, error: BaseException) -> None:
+        with self._lock:
+            self._open_until = time.monotonic() + settings.REDIS_BREAKER_SECONDS
+            first, self._down = not self._down, True
+        if first:
+            logger.warning(
+                "Redis at %s does not answer (%s): not called for %g s at a time; new events wait for "
+                "reconciliation",
+                redis_location(),
+                error.__class__.__name__,
+                settings.REDIS_BREAKER_SECONDS,
+            )
+
+    def reset(self) -> None:
+        """Closed, as at start (for tests: each process keeps one breaker for its life)."""
+        with self._lock:
+            self._down, self._open_until = False, 0.0
+
+    def ok(self) -> None:
+        if self._down:
+            with self._lock:
+                self._down, self._open_until = False, 0.0
+            logger.warning("Redis at %s answers again", redis_location())
+
+
+breaker = Breaker()
+
+
+def redis_location() -> str:
+    """Where the queue's Redis is, for log lines: REDIS_URL without its password."""
+    config = settings.RQ_QUEUES[QUEUE_NAME]
+    if "SENTINELS" in config:
+        return f"sentinel master {config['MASTER_NAME']}"
+    scheme = "rediss" if config.get("SSL") else "redis"
+    return f"{scheme}://{config['HOST']}:{config['PORT']}/{config['DB']}"
+
+
+def set_socket_timeout(connection: Redis, seconds: float) -> None:
+    """Give a client's connections a longer deadline (workers and the scheduler block on Redis on
+    purpose); connections already open are dropped and made again with it."""
+    pool = connection.connection_pool
+    pool.connection_kwargs["socket_timeout"] = seconds
+    pool.connection_kwargs["socket_connect_timeout"] = seconds
+    pool.disconnect()
 
 
 def put(func: str, *, job_id: str, at: datetime, args: tuple = ()) -> bool:
@@ -493,28 +738,95 @@ def warn_if_stalled(connection: Redis | None = None) -> Overdue:
     return late
 
 
-def recover_abandoned() -> int:
+def recover_abandoned(*, dropped_by: str = "") -> int:
     """Hand back to the queue every started job whose worker is dead, and every job stranded
     between dequeue and start. Safe from any number of processes at once. Returns how many.
 
     A job is abandoned when its worker's liveness key has expired. Workers that keep no liveness
-    key (not a GameWorker) are trusted as long as RQ's own worker key lives.
+    key (not a GameWorker) are trusted as long as RQ's own worker key lives. Each hand-back counts
+    as a crash of the job; past GAME_EVENT_MAX_HANDBACKS the job is quarantined instead.
+    `dropped_by`: a live worker that lost Redis mid-job and runs nothing now: its started jobs are
+    handed back too, without counting a crash.
     """
     queue = get_queue()
     connection = queue.connection
     recovered = 0
-    statuses = [rq_compat.STARTED, rq_compat.QUEUED]
+    failed_score = time.time() + DEFAULT_FAILURE_TTL
+    statuses = [rq_compat.STARTED, rq_compat.QUEUED, rq_compat.FAILED]
     for member in connection.zrange(queue.started_job_registry.key, 0, -1):
         member = member.decode()
         job_id = rq_compat.job_id_of(member)
-        execution = rq_compat.execution_key(member)
-        keys = [queue.started_job_registry.key, Job.key_for(job_id), queue.key, execution]
-        args = [member, job_id, rq_compat.WORKER_PREFIX, LIVENESS_PREFIX, *statuses]
-        if _script(connection, _REQUEUE_ABANDONED_SCRIPT)(keys=keys, args=args):
-            logger.warning("requeued %s: its worker died mid-job", job_id)
-            recovered += 1
+        keys = [
+            queue.started_job_registry.key,
+            Job.key_for(job_id),
+            queue.key,
+            rq_compat.execution_key(member),
+            attempts_key(job_id),
+            HOLD_KEY,
+            queue.failed_job_registry.key,
+            BREADCRUMB_PREFIX + job_id,
+        ]
+        args = [member, job_id, settings.GAME_EVENT_MAX_HANDBACKS, dropped_by, failed_score, utcformat(now())]
+        args += [ATTEMPTS_TTL, rq_compat.WORKER_PREFIX, LIVENESS_PREFIX, *statuses]
+        outcome = _script(connection, _REQUEUE_ABANDONED_SCRIPT)(keys=keys, args=args)
+        if outcome[0] == 3:
+            _blame(queue, job_id, outcome[1].decode(), outcome[2].decode().split(","))
+        elif outcome[0]:
+            worker = outcome[1].decode()
+            _after_crash(queue, job_id, worker, quarantined=outcome[0] == 2, dropped=bool(dropped_by))
+        recovered += outcome[0] in (1, 3)
     recovered += _recover_stranded(queue)
     return recovered
+
+
+def _after_crash(queue: Queue, job_id: str, worker: str, *, quarantined: bool, dropped: bool) -> None:
+    """Log and record a hand-back or a quarantine (the Lua above decided which)."""
+    from galactic.events import attempts  # its models need the app registry, ready by now
+
+    if dropped:
+        logger.warning("requeued %s: its worker lost Redis mid-job", job_id)
+        return
+    if not quarantined:
+        logger.warning("requeued %s: its worker died mid-job", job_id)
+        attempts.record(job_id, "crashed", worker=worker, detail="its worker died mid-job; handed back")
+        return
+    attempts.record(job_id, "crashed", worker=worker, detail="its worker died mid-job; quarantined")
+    job = queue.fetch_job(job_id)
+    due = job.meta.get("due") if job is not None else None
+    attempts.quarantine(
+        job_id,
+        func=job.func_name if job is not None else "",
+        args=job.args if job is not None else (),
+        due=datetime.fromtimestamp(due, UTC) if due else None,
+        reason=attempts.crash_reason(),
+    )
+
+
+def _blame(queue: Queue, job_id: str, worker: str, event_ids: list[str]) -> None:
+    """The worker died while `job_id` applied other events: the crash is theirs (each has its own
+    budget, counted under its own id); the job was handed back uncounted."""
+    from galactic.events import attempts
+
+    logger.warning(
+        "requeued %s: its worker died applying %s, which the crash is counted against",
+        job_id,
+        ", ".join(event_ids),
+    )
+    for event_id in event_ids:
+        crashes = attempts.count_crash(queue.connection, event_id)
+        detail = f"its worker died applying it, within the run of {job_id}"
+        attempts.record(event_id, "crashed", worker=worker, detail=detail)
+        if crashes > settings.GAME_EVENT_MAX_HANDBACKS:
+            attempts.mark_quarantined(queue.connection, event_id)
+            job = queue.fetch_job(event_id)
+            due = job.meta.get("due") if job is not None else None
+            attempts.quarantine(
+                event_id,
+                func=job.func_name if job is not None else "",
+                args=job.args if job is not None else (),
+                due=datetime.fromtimestamp(due, UTC) if due else None,
+                reason=attempts.crash_reason(),
+            )
 
 
 def _recover_stranded(queue: Queue) -> int:
@@ -523,13 +835,9 @@ def _recover_stranded(queue: Queue) -> int:
     recovered = 0
     for job_id in connection.lrange(intermediate, 0, -1):
         job_id = job_id.decode()
-        # the first sighting only starts the clock; a live worker starts its job within milliseconds
-        if connection.set(f"gc:stranded:{job_id}", 1, nx=True, ex=INTERMEDIATE_GRACE * 3):
-            continue
-        if connection.ttl(f"gc:stranded:{job_id}") > INTERMEDIATE_GRACE * 2:
-            continue
-        keys = [intermediate, Job.key_for(job_id), queue.key]
-        if _script(connection, _REQUEUE_STRANDED_SCRIPT)(keys=keys, args=[job_id, rq_compat.QUEUED]):
+        keys = [intermediate, Job.key_for(job_id), queue.key, f"gc:stranded:{job_id}"]
+        args = [job_id, INTERMEDIATE_GRACE, utcformat(now()), rq_compat.QUEUED]
+        if _script(connection, _REQUEUE_STRANDED_SCRIPT)(keys=keys, args=args):
             logger.warning("requeued %s: dequeued by a worker that died before starting it", job_id)
             recovered += 1
     return recovered

@@ -68,6 +68,11 @@ def execution_key(registry_member: str) -> str:
     return EXECUTION_PREFIX + registry_member
 
 
+def registry_member(job_id: str, execution_id: str) -> str:
+    """The started registry's member for one execution of a job: "<job id>:<execution id>"."""
+    return Execution(id=execution_id, job_id=job_id, connection=None).composite_key
+
+
 def job_id_of(registry_member: str) -> str:
     """The job id of a started registry member "<job id>:<execution id>"."""
     return parse_composite_key(registry_member)[0]
@@ -98,6 +103,7 @@ LIVE_STATUSES: tuple[str, ...] = (
 QUEUED: str = JobStatus.QUEUED.value
 SCHEDULED: str = JobStatus.SCHEDULED.value
 STARTED: str = JobStatus.STARTED.value
+FAILED: str = JobStatus.FAILED.value
 
 
 def is_live(status: str | None) -> bool:
@@ -165,6 +171,14 @@ def count_successes(worker: Worker, durations: list[float], pipeline: Pipeline) 
     for duration in durations:
         worker.increment_successful_job_count(pipeline=pipeline)
         worker.increment_total_working_time(timedelta(seconds=duration), pipeline)
+
+
+def mark_started(job: Job, *, worker_name: str, at: datetime) -> None:
+    """The job object as RQ's Worker.prepare_job_execution leaves it, once a script wrote the same
+    to its hash (galactic.events.queue.take)."""
+    job.started_at = job.last_heartbeat = at
+    job.worker_name = worker_name
+    job._status = JobStatus.STARTED
 
 
 # --- the worker's stop request ---------------------------------------------------------------------------

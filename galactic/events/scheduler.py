@@ -80,7 +80,12 @@ class GameScheduler(DjangoScheduler):
             job.meta["interval"] = periodic.interval
             job.save_meta()
 
+    _redis_down = False
+
     def enqueue_jobs(self):
+        if self._redis_down:
+            self._redis_down = False
+            logger.warning("scheduler: Redis at %s answers again", queue.redis_location())
         self.register_periodic_jobs()
         jobs = super().enqueue_jobs()
         # The scheduler is often the one process left running when no game worker is: say so.
@@ -88,12 +93,20 @@ class GameScheduler(DjangoScheduler):
         return jobs
 
     def run(self, burst: bool = False) -> None:
-        """rq-scheduler's loop, but a Redis outage (restart, failover) is waited out, not fatal."""
+        """rq-scheduler's loop, but a Redis outage (restart, failover, a Redis that hangs: every
+        call has a deadline, REDIS_WORKER_SOCKET_TIMEOUT) is waited out with one log line, not fatal."""
+        queue.set_socket_timeout(self.connection, settings.REDIS_WORKER_SOCKET_TIMEOUT)
         while True:
             try:
                 return super().run(burst=burst)
             except RedisError as error:
-                logger.warning("scheduler: Redis unavailable (%s); retrying in 1 s", error)
+                if not self._redis_down:
+                    logger.warning(
+                        "scheduler: Redis at %s does not answer (%s); waiting for it",
+                        queue.redis_location(),
+                        error.__class__.__name__,
+                    )
+                self._redis_down = True
                 time.sleep(1)
                 self.name = uuid4().hex  # our old birth record may outlive the outage
 

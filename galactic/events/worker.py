@@ -27,18 +27,37 @@ Four additions:
   transaction: three Redis round trips for the batch after RQ's dequeue of the first (take, start
   the first, finish) instead of about twenty per job. Each job still goes through RQ's states,
   registries and executions, so the dashboard, the stats and crash recovery see every one. If the
-  batch fails, nothing of it was written, and its jobs run again one by one with RQ's own code:
-  the one that fails gets its retries and lands in the failed registry alone.
+  batch fails, no job of it is marked done (game time may have applied the events of the instants
+  before the failing one, for good: galactic.timeline), and its jobs run again one by one with
+  RQ's own code: the one that fails gets its retries and lands in the failed registry alone.
+
+And three guards, so that nothing wedges the queue:
+
+- An attempt budget (galactic.events.attempts): a job that fails more than its retries, even across
+  reconciliation's rewrites, or whose worker dies mid-job more than GAME_EVENT_MAX_HANDBACKS times,
+  is quarantined. A job handed back after a crash runs alone, never in a batch, and one instant of
+  game time at a time behind a breadcrumb (_perform_watched), so that a crash is counted against
+  the event being applied, which may not be the job's own.
+- One run at a time: the worker starts a job it dequeued only by taking it out of the
+  intermediate list in one Lua script (galactic.events.queue.take); crash recovery hands back a
+  stranded job by taking it out of the same list, so the two can never both run it.
+- A Redis that is down or hung does not end the worker: every call has a deadline
+  (REDIS_WORKER_SOCKET_TIMEOUT), the worker logs one line naming the Redis, waits, and goes on.
+  Jobs it was running when Redis went away are handed back once Redis answers again (their
+  handlers are idempotent).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import close_old_connections
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from rq import worker_registration
 from rq.executions import Execution
@@ -48,7 +67,8 @@ from rq.timeouts import JobTimeoutException
 from rq.utils import now
 from rq.worker import SimpleWorker, WorkerStatus
 
-from galactic.events import metrics, queue, rq_compat
+from galactic import timeline
+from galactic.events import attempts, metrics, queue, rq_compat
 
 logger = logging.getLogger(__name__)
 events_log = logging.getLogger("galactic.events")
@@ -56,8 +76,45 @@ events_log = logging.getLogger("galactic.events")
 DEQUEUE_SLICE = 1  # seconds a worker waits for a job before it looks at a stop request again
 
 
+class RedisUnavailable(RedisError):
+    """RQ's dequeue loop retries a lost connection by itself, logging a line every time; this one
+    reaches GameWorker.dequeue_job_and_maintain_ttl, which waits with one line per outage."""
+
+
+def _guarded(queue_class: type[Queue]) -> type[Queue]:
+    class GuardedQueue(queue_class):
+        @classmethod
+        def dequeue_any(cls, *args, **kwargs):
+            try:
+                return super().dequeue_any(*args, **kwargs)
+            except RedisConnectionError as error:
+                raise RedisUnavailable(f"{error.__class__.__name__}: {error}") from error
+
+    return GuardedQueue
+
+
 class GameWorker(SimpleWorker):
     _burst = False
+
+    # A worker waits for jobs 5 s at a time, so its Redis calls can have a deadline (RQ's default
+    # wait is 405 s, and the deadline RQ gives the worker's client is the wait plus 10 s).
+    @property
+    def dequeue_timeout(self) -> int:
+        return 5
+
+    @property
+    def connection_timeout(self) -> float:
+        return max(settings.REDIS_WORKER_SOCKET_TIMEOUT, self.dequeue_timeout + 1)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.queue_class = _guarded(self.queue_class)
+        self._redis_trouble = threading.Event()
+        self._dropped_jobs = False  # Redis went away mid-job: hand the job back once it answers
+        self._last_error: BaseException | None = None
+        # Held while the liveness thread hands jobs back; the worker waits for it before starting a
+        # job, so a job it just handed back (and may die running) has its crash recorded first.
+        self._recovering = threading.Lock()
 
     def serialize(self) -> dict:
         # Marks the worker as one that keeps a liveness key (recover_abandoned trusts only those).
@@ -69,8 +126,14 @@ class GameWorker(SimpleWorker):
         # time at thousands of events a second): RQ_LOG_LEVEL, unless started with -v 2 (DEBUG).
         if self.log.getEffectiveLevel() > logging.DEBUG:
             self.log.setLevel(settings.RQ_LOG_LEVEL)
-        # alive before the first job can start, so no other worker mistakes it for a dead one
-        self.connection.set(queue.liveness_key(self.name), 1, ex=queue.LIVENESS_TTL)
+        # the promoter and liveness threads use the process's shared client: the same deadline
+        queue.set_socket_timeout(queue.get_connection(), self.connection_timeout)
+        # alive before the first job can start, so no other worker mistakes it for a dead one (with
+        # Redis gone since RQ's bootstrap, the liveness thread sets it once Redis is back)
+        try:
+            self.connection.set(queue.liveness_key(self.name), 1, ex=queue.LIVENESS_TTL)
+        except RedisError as error:
+            self._redis_down(error)
         self._stop_liveness = threading.Event()
         self._liveness = threading.Thread(target=self._keep_alive, name="liveness", daemon=True)
         self._liveness.start()
@@ -80,10 +143,72 @@ class GameWorker(SimpleWorker):
         stop = getattr(self, "_stop_liveness", None)
         if stop is not None:
             stop.set()
-            self.connection.delete(queue.liveness_key(self.name))
-            queue.unmark_promoter(self.connection, self.name)
-            metrics.flush(self.connection)
-        super().teardown()
+            try:
+                self.connection.delete(queue.liveness_key(self.name))
+                queue.unmark_promoter(self.connection, self.name)
+                metrics.flush(self.connection)
+            except RedisError as error:  # stopping while Redis is away: its key expires by itself
+                self._redis_down(error)
+        try:
+            super().teardown()
+        except RedisError as error:
+            self._redis_down(error)
+
+    # --- Redis away ----------------------------------------------------------------------------------
+
+    def _redis_down(self, error: BaseException) -> None:
+        """One line per outage (from whichever thread notices first), not one per failed call."""
+        if not self._redis_trouble.is_set():
+            self._redis_trouble.set()
+            cause = error.__cause__ if isinstance(error, RedisUnavailable) and error.__cause__ else error
+            logger.warning(
+                "worker %s: Redis at %s does not answer (%s); waiting for it",
+                self.name,
+                queue.redis_location(),
+                cause.__class__.__name__,
+            )
+
+    def _redis_up(self) -> None:
+        if self._redis_trouble.is_set():
+            self._redis_trouble.clear()
+            logger.warning("worker %s: Redis at %s answers again", self.name, queue.redis_location())
+
+    def dequeue_job_and_maintain_ttl(self, timeout: int | None, max_idle_time: int | None = None):
+        while True:
+            try:
+                if self._dropped_jobs:
+                    queue.recover_abandoned(dropped_by=self.name)
+                    self._dropped_jobs = False
+                result = self._dequeue_in_slices(timeout, max_idle_time)
+            except RedisError as error:
+                self._redis_down(error)
+                if rq_compat.stop_requested(self):
+                    return None
+                self._stop_liveness.wait(1)
+                continue
+            self._redis_up()
+            return result
+
+    def heartbeat(self, timeout: int | None = None, pipeline=None) -> None:
+        if pipeline is not None:
+            return super().heartbeat(timeout, pipeline=pipeline)
+        try:
+            super().heartbeat(timeout)
+        except RedisError as error:
+            self._redis_down(error)
+        return None
+
+    def check_for_suspension(self, burst: bool) -> None:
+        try:
+            super().check_for_suspension(burst)
+        except RedisError as error:
+            self._redis_down(error)
+
+    def run_maintenance_tasks(self) -> None:
+        try:
+            super().run_maintenance_tasks()
+        except RedisError as error:
+            self._redis_down(error)
 
     def work(self, burst: bool = False, *args, with_scheduler: bool = False, **kwargs) -> bool:
         """RQ's work loop, with the promoter (started in bootstrap) in place of RQ's scheduler.
@@ -93,6 +218,23 @@ class GameWorker(SimpleWorker):
         """
         self._burst = burst  # bootstrap() does not get it, and promotes once instead in burst mode
         return super().work(burst, *args, with_scheduler=False, **kwargs)
+
+    def _set_ip_address(self, connection) -> None:
+        """RQ's first call to Redis, in __init__: a worker started while Redis is away waits for it
+        here (one line), instead of exiting as RQ's start does."""
+        waiting = False
+        while True:
+            try:
+                return super()._set_ip_address(connection)
+            except RedisError as error:
+                if not waiting:
+                    logger.warning(
+                        "worker starting: Redis at %s does not answer (%s); waiting for it",
+                        queue.redis_location(),
+                        error.__class__.__name__,
+                    )
+                waiting = True
+                time.sleep(1)
 
     def request_stop(self, signum, frame) -> None:
         """Warm shutdown (SIGTERM, SIGINT), never with a job half taken.
@@ -106,7 +248,7 @@ class GameWorker(SimpleWorker):
         """
         rq_compat.note_stop_request(self)
 
-    def dequeue_job_and_maintain_ttl(self, timeout: int | None, max_idle_time: int | None = None):
+    def _dequeue_in_slices(self, timeout: int | None, max_idle_time: int | None = None):
         """RQ's dequeue, in waits of DEQUEUE_SLICE, so a stop request is seen within one of them."""
         if timeout is None:  # burst mode: RQ does not wait
             return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
@@ -145,7 +287,10 @@ class GameWorker(SimpleWorker):
                 # as Redis's hz: 100 ms late on a stock Redis), woken sooner by an earlier job.
                 wake.wait(min(wait, queue.MAX_PROMOTER_SLEEP))
             except Exception as error:  # Redis down or restarting: keep trying; never die quietly
-                logger.warning("promoter: %s", error, exc_info=not isinstance(error, RedisError))
+                if isinstance(error, RedisError):
+                    self._redis_down(error)
+                else:
+                    logger.warning("promoter: %s", error, exc_info=True)
                 if wake is not None:
                     wake.close()
                 wake = None
@@ -159,12 +304,16 @@ class GameWorker(SimpleWorker):
         while not self._stop_liveness.is_set():
             try:
                 connection.set(queue.liveness_key(self.name), 1, ex=queue.LIVENESS_TTL)
+                queue.tick()
                 self._reregister_after_wipe(connection)
-                queue.recover_abandoned()
+                with self._recovering:
+                    queue.recover_abandoned()
                 queue.warn_if_stalled(connection)  # promoters live but not moving: clocks, Redis
                 metrics.flush(connection)
             except RedisError as error:  # Redis down or restarting: keep trying, the worker loop copes
-                logger.warning("liveness: %s", error)
+                self._redis_down(error)
+            except Exception:  # the database behind recovery's records: never end this thread
+                logger.warning("liveness: crash recovery failed; trying again", exc_info=True)
             self._stop_liveness.wait(beat)
 
     def _reregister_after_wipe(self, connection) -> None:
@@ -178,12 +327,88 @@ class GameWorker(SimpleWorker):
             worker_registration.register(self, pipe)
             pipe.execute()
 
-    def execute_job(self, job: Job, queue: Queue) -> None:
-        batch = self._batch_of(job)
-        if batch is None:
-            super().execute_job(job, queue)
-        else:
-            self._execute_batch(job, batch, queue)
+    def execute_job(self, job: Job, rq_queue: Queue) -> None:
+        with self._recovering:
+            pass  # see __init__
+        try:
+            taken = self._take(job, rq_queue)
+            if taken is None:
+                return
+            batch = None if taken.crashed_before else self._batch_of(job)
+            if taken.crashed_before:
+                self._perform_watched(job, rq_queue)
+            elif batch is None:
+                self.perform_job(job, rq_queue)
+            else:
+                self._execute_batch(job, batch, rq_queue, has_dependents=taken.has_dependents)
+        except RedisError as error:  # the job's outcome may be unrecorded: hand it back later
+            self._redis_down(error)
+            self._dropped_jobs = True
+
+    def _perform_watched(self, job: Job, rq_queue: Queue) -> None:
+        """A job whose worker died running it, alone and with breadcrumbs: its game-time runs go one
+        instant at a time, each naming its events in Redis first (queue.leave_breadcrumb), so that
+        should this worker die too, crash recovery counts the crash against the event that was
+        being applied (a battle too big for memory, say), not against this job, which may only
+        have had to apply it first."""
+        with timeline.watching(lambda job_ids: queue.leave_breadcrumb(self.connection, job.id, job_ids)):
+            self.perform_job(job, rq_queue)
+        with contextlib.suppress(RedisError):  # else it expires; recovery reads it for this job only
+            queue.clear_breadcrumb(self.connection, job.id)
+
+    def _take(self, job: Job, rq_queue: Queue) -> queue.Taken | None:
+        """RQ's prepare_execution, but only if crash recovery did not hand the job back meanwhile."""
+        ttl = self.get_heartbeat_ttl(job)
+        taken = queue.take(
+            rq_queue,
+            job,
+            worker_name=self.name,
+            worker_key=self.key,
+            ttl=ttl,
+            via_intermediate=len(self.queues) == 1,  # RQ dequeues through the list only then
+        )
+        if taken is None:
+            logger.warning("%s was handed back before this worker started it; another runs it", job.id)
+            return None
+        self.execution = Execution(taken.execution_id, job.id, self.connection, worker_name=self.name)
+        return taken
+
+    # --- the attempt budget ----------------------------------------------------------------------------
+
+    def handle_exception(self, job: Job, *exc_info) -> None:
+        self._last_error = exc_info[1]
+        super().handle_exception(job, *exc_info)
+
+    def handle_job_failure(self, job: Job, queue: Queue, started_job_registry=None, exc_string: str = ""):
+        """RQ's, with the failure counted against the event's budget: once spent, no more retries."""
+        error, self._last_error = self._last_error, None
+        counted = error is not None and not attempts.is_transient(error)
+        spent = False
+        if counted:
+            with contextlib.suppress(RedisError):  # not counted then; RQ's retries still end
+                spent = attempts.count_failure(self.connection, job.id) >= attempts.failure_budget()
+            if spent:
+                job.retries_left = 0  # to the failed registry, where the quarantine keeps it
+        super().handle_job_failure(job, queue, started_job_registry, exc_string=exc_string)
+        if counted:
+            attempts.record(job.id, "failed", worker=self.name, detail=exc_string)
+        if spent:
+            self._quarantine(job, exc_string)
+
+    def _quarantine(self, job: Job, error: str) -> None:
+        try:
+            attempts.mark_quarantined(self.connection, job.id)
+        except RedisError as redis_error:
+            self._redis_down(redis_error)
+        due = job.meta.get("due")
+        attempts.quarantine(
+            job.id,
+            func=job.func_name,
+            args=job.args,
+            due=datetime.fromtimestamp(due, UTC) if due else None,
+            reason=attempts.failure_reason(),
+            error=error,
+        )
 
     def perform_job(self, job: Job, queue: Queue) -> bool:
         close_old_connections()  # drops a connection that broke or aged in the previous job
@@ -212,18 +437,20 @@ class GameWorker(SimpleWorker):
             return None
         return batch if batch is not None and job.id.startswith(batch.id_prefix) else None
 
-    def _execute_batch(self, first: Job, batch: queue.Batch, rq_queue: Queue) -> None:
+    def _execute_batch(
+        self, first: Job, batch: queue.Batch, rq_queue: Queue, *, has_dependents: bool
+    ) -> None:
         """Run `first` with the jobs of its kind waiting near the head of the queue, as one batch;
         alone, as RQ runs a job, when none waits."""
         ttl = self.get_heartbeat_ttl(first)
         limit = settings.GAME_EVENT_BATCH_SIZE - 1
         claimed = queue.claim_more(rq_queue, batch.id_prefix, limit, worker_name=self.name, ttl=ttl)
         if not claimed:
-            super().execute_job(first, rq_queue)
+            self.perform_job(first, rq_queue)  # started already (_take)
             return
         close_old_connections()  # drops a connection that broke or aged in the previous job
         started = time.time()
-        jobs, executions, strays = self._split(first, self._start(first, ttl, rq_queue), claimed)
+        jobs, executions, strays = self._split(first, (self.execution, has_dependents), claimed)
         if not jobs:
             self._run_alone(strays, rq_queue)
             return
@@ -273,21 +500,6 @@ class GameWorker(SimpleWorker):
         job.restore(taken.data)
         execution = Execution(taken.execution_id, job.id, self.connection, worker_name=self.name)
         return job, execution, taken.has_dependents
-
-    def _start(self, job: Job, ttl: int, rq_queue: Queue) -> tuple[Execution, bool]:
-        """What RQ does before it runs the job it dequeued (SimpleWorker.execute_job's
-        prepare_execution and perform_job's prepare_job_execution), in one round trip; and whether
-        other jobs depend on it (asked in the same round trip)."""
-        with self.connection.pipeline() as pipe:
-            self.set_current_job_id(job.id, pipeline=pipe)
-            self.heartbeat(ttl, pipeline=pipe)
-            self.set_state(WorkerStatus.BUSY, pipeline=pipe)
-            execution = Execution.create(job, ttl, pipeline=pipe, worker_name=self.name)
-            job.prepare_for_execution(self.name, pipeline=pipe)
-            pipe.lrem(rq_queue.intermediate_queue_key, 1, job.id)
-            pipe.exists(job.dependents_key)
-            has_dependents = pipe.execute()[-1]
-        return execution, bool(has_dependents)
 
     def _finish_batch(
         self, jobs: list[Job], executions: list[Execution], results: list, *, duration: float

@@ -64,6 +64,8 @@ class LoginGate:
             "ip_address": client_address(request) or "",
             "username": request.POST.get("username", "")[:150],
         }
+        if not queue.breaker.allows():  # Redis failed moments ago: on to axes at once
+            return self.get_response(request)
         try:
             conn = queue.get_connection()
             locked_ms = max(conn.pttl(_key("locked", field, value)) for field, value in who.items())
@@ -71,6 +73,7 @@ class LoginGate:
                 return refusal(request, locked=True, retry_after=math.ceil(locked_ms / 1000))
             held = _hold(conn, [_key("busy", field, value) for field, value in who.items()])
         except RedisError as error:
+            queue.breaker.trip(error)
             log.warning("login gate not checked (Redis: %s); the attempt goes on", error)
             return self.get_response(request)
         if held is None:

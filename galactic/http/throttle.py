@@ -99,14 +99,18 @@ class PlayerWriteThrottle(BaseThrottle):
             return True
         window = settings.API_WRITE_WINDOW
         key = f"gc:writes:{player.pk}:{int(time.time() // window)}"
+        if not queue.breaker.allows():  # Redis failed moments ago: fail open at once, not after a timeout
+            return True
         try:
             pipe = queue.get_connection().pipeline(transaction=False)
             pipe.incr(key)
             pipe.expire(key, window + 1)
             count, _ = pipe.execute()
         except RedisError as error:
+            queue.breaker.trip(error)
             log.warning("write limit not checked (Redis: %s); letting the write through", error)
             return True
+        queue.breaker.ok()
         return count <= limit
 
     def wait(self) -> float:

@@ -35,4 +35,4 @@ def test_health_answers_503_naming_redis_when_redis_is_stopped(client, processes
     assert body["status"] == "error"
     assert body["redis"] == "error"
     assert body["database"] == "ok"
-    assert set(body) == {"status", "database", "redis", "queues", "workers"}
+    assert set(body) == {"status", "database", "redis", "queues", "workers", "quarantined"}

@@ -259,6 +259,51 @@ def test_claim_starts_a_job_as_rqs_worker_does(game_queue, redis_conn):
     assert job.started_at is not None and abs(job.started_at - execution.created_at) < timedelta(seconds=1)
 
 
+def test_take_starts_a_job_as_rqs_worker_does(game_queue, redis_conn):
+    """GameWorker starts the job it dequeued with queue.take (one script, which also refuses a job
+    crash recovery took back): the same picture as RQ's prepare_execution + prepare_job_execution."""
+    at = datetime.now(UTC) - timedelta(seconds=1)
+
+    def we_take() -> None:
+        queue.put("tests.jobs.tally", job_id="tally-a", at=at, args=("a",))
+        worker = SimpleWorker([game_queue], connection=redis_conn, name=WORKER)
+        worker.register_birth()
+        job, _ = Queue.dequeue_any([game_queue], None, connection=redis_conn)
+        ttl = worker.get_heartbeat_ttl(job)
+        taken = queue.take(
+            game_queue, job, worker_name=WORKER, worker_key=worker.key, ttl=ttl, via_intermediate=True
+        )
+        assert taken is not None and not taken.crashed_before and not taken.has_dependents
+
+    ours, theirs = both_ways(
+        redis_conn,
+        lambda: (
+            queue.put("tests.jobs.tally", job_id="tally-a", at=at, args=("a",)),
+            rq_starts(game_queue, redis_conn),
+        ),
+        we_take,
+    )
+    # RQ also zeroes the worker's "working time of the current job" when a job starts
+    assert differences(ours, theirs) == {f"rq:worker:{WORKER} current_job_working_time"}
+    assert game_queue.intermediate_queue.get_job_ids() == []
+    job = Job.fetch("tally-a", connection=redis_conn)
+    assert (job.get_status(), job.worker_name) == ("started", WORKER)
+
+
+def test_take_refuses_a_job_crash_recovery_handed_back(game_queue, redis_conn):
+    at = datetime.now(UTC) - timedelta(seconds=1)
+    queue.put("tests.jobs.tally", job_id="tally-a", at=at, args=("a",))
+    worker = SimpleWorker([game_queue], connection=redis_conn, name=WORKER)
+    worker.register_birth()
+    job, _ = Queue.dequeue_any([game_queue], None, connection=redis_conn)
+    redis_conn.lrem(game_queue.intermediate_queue_key, 1, job.id)  # as _REQUEUE_STRANDED_SCRIPT does
+    taken = queue.take(
+        game_queue, job, worker_name=WORKER, worker_key=worker.key, ttl=60, via_intermediate=True
+    )
+    assert taken is None
+    assert StartedJobRegistry(queue=game_queue).get_job_ids() == []
+
+
 @pytest.mark.parametrize("result_ttl", [0, 600], ids=["results not kept", "results kept"])
 def test_a_batch_ends_as_rqs_worker_ends_each_job(game_queue, redis_conn, settings, result_ttl):
     settings.GAME_EVENT_RESULT_TTL = result_ttl
@@ -327,10 +372,11 @@ def test_requeue_of_an_abandoned_job_writes_what_rqs_cleanup_writes(game_queue, 
         lambda: (started_then_dead(), rq_cleans_up()),
         lambda: (started_then_dead(), queue.recover_abandoned()),
     )
-    # RQ counts the lost run as a failed try; we do not (the worker died, the job did not fail),
-    # and we clear the dead worker's name from the job; RQ saves the whole job, so the fields put()
-    # leaves out are back on its side
-    assert differences(ours, theirs) == {"rq:job:job-a retries_left", "rq:job:job-a worker_name"} | lean(
+    # RQ counts the lost run as a failed try; we count it as a crash in the job's attempt counters
+    # (the worker died, the job did not fail), and we clear the dead worker's name from the job;
+    # RQ saves the whole job, so the fields put() leaves out are back on its side
+    expected = {"rq:job:job-a retries_left", "rq:job:job-a worker_name", "gc:attempts:job-a"}
+    assert differences(ours, theirs) == expected | lean(
         "job-a", EMPTY_FIELDS - {"started_at", "last_heartbeat", "worker_name"} | {"retry_intervals"}
     )
     job = Job.fetch("job-a", connection=redis_conn)
