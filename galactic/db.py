@@ -5,9 +5,11 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
+from django.core.exceptions import EmptyResultSet
 from django.db import DEFAULT_DB_ALIAS, connection, connections
-from django.db.models import Field, Model, QuerySet
+from django.db.models import Field, ForeignObject, Lookup, Model, QuerySet
 from django.db.models.query import ModelIterable, ValuesListIterable, get_related_populators
 from django.db.transaction import TransactionManagementError
 
@@ -103,6 +105,36 @@ def _insert_sql(model: type[Model], vendor: str) -> tuple[str, list[Field]]:
     return sql, fields
 
 
+@Field.register_lookup
+class AnyOf(Lookup):
+    """`field__any_of=[1, 2, 3]`: the column is one of the listed integers (keys).
+
+    On PostgreSQL `column = ANY(%s::bigint[])`: the list is one array parameter, so the statement
+    has the same text for any number of values (`__in` has a placeholder per value), and a
+    CompiledQuery can take a list as an argument. Elsewhere `column IN (%s, ...)`, as `__in`.
+    The values are sent as they are (no field conversion): integers only.
+    """
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def get_prep_lookup(self) -> list:
+        return list(self.rhs)
+
+    def as_sql(self, compiler, connection) -> tuple[str, tuple]:
+        if not self.rhs:
+            raise EmptyResultSet
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        return f"{lhs} IN ({', '.join(['%s'] * len(self.rhs))})", (*lhs_params, *self.rhs)
+
+    def as_postgresql(self, compiler, connection) -> tuple[str, tuple]:
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        return f"{lhs} = ANY(%s::{self.lhs.output_field.db_type(connection)}[])", (*lhs_params, self.rhs)
+
+
+ForeignObject.register_lookup(AnyOf)  # foreign keys take only the lookups registered on them
+
+
 class CompiledQuery:
     """A query of one shape, compiled to SQL once per process and database, then run with new
     parameters: for the few queries that every request or event sends.
@@ -111,8 +143,11 @@ class CompiledQuery:
     columns takes longer than PostgreSQL takes to answer it (about half the CPU of a request of
     this API went there). `build(*args)` makes the queryset; it is called once, with a marker in
     place of each argument, and the markers are found again among the compiled query's parameters.
-    So every argument must reach the SQL as a parameter, unchanged (a key, a text): not through a
-    lookup that transforms it (`__contains`, `__in`, a date part).
+    So every argument must reach the SQL as a parameter, unchanged (a key, a text, an aware
+    datetime, a list of keys through `__any_of`): not through a lookup that transforms it
+    (`__contains`, `__in`, a date part). Arguments are of the kinds given: int, str, datetime or
+    list (of integers). Datetime and list arguments reach the SQL unchanged on PostgreSQL only:
+    elsewhere (SQLite, in development) such a query is built and compiled on every call.
 
     `fetch(*args)` returns model instances (with their select_related() objects; no deferred
     fields, no annotations), or rows (tuples) for values_list(). The queryset's own conversions of
@@ -123,16 +158,20 @@ class CompiledQuery:
     def __init__(self, build: Callable[..., QuerySet], *kinds: type) -> None:
         self.build = build
         self.markers = tuple(_marker(kind, i) for i, kind in enumerate(kinds))
+        self.postgresql_only = any(kind in (datetime, list) for kind in kinds)
         self._compiled: dict[str, _Compiled] = {}
 
     def fetch(self, *args: object) -> list:
         if len(args) != len(self.markers):
             raise TypeError(f"{len(self.markers)} arguments expected, got {len(args)}")
+        args = tuple(_beyond_keys(arg) if isinstance(arg, list) else arg for arg in args)
         if any(isinstance(arg, int) and not -(2**63) <= arg < 2**63 for arg in args):
             return []  # no row has such a key; Django's own lookups answer the same, not an error
         db = DEFAULT_DB_ALIAS
-        compiled = self._compiled.get(db) or self._compile(db)
         conn = connections[db]
+        if self.postgresql_only and conn.vendor != "postgresql":
+            return list(self.build(*args))
+        compiled = self._compiled.get(db) or self._compile(db)
         if compiled.for_update and conn.get_autocommit():
             raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
         params = [args[p] if isinstance(p, int) else p.value for p in compiled.params]
@@ -235,7 +274,16 @@ def _marker(kind: type, index: int) -> object:
         return -(2**62) - 7919 * (index + 1)
     if kind is str:
         return f"\x00compiled-query-argument-{index}\x00"
-    raise TypeError(f"compiled query arguments are int or str, not {kind.__name__}")
+    if kind is datetime:
+        return datetime(1, 1, 1, tzinfo=UTC) + timedelta(microseconds=7919 * (index + 1))
+    if kind is list:
+        return [_marker(int, index)]
+    raise TypeError(f"compiled query arguments are int, str, datetime or list, not {kind.__name__}")
+
+
+def _beyond_keys(values: list) -> list:
+    """A list argument without the integers no key column can hold (they match no row anyway)."""
+    return [value for value in values if -(2**63) <= value < 2**63]
 
 
 def _convert(row: tuple, converters: list, conn: object) -> list:
