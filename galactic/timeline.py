@@ -27,7 +27,7 @@ from typing import Protocol, TypeVar
 
 from django.db import transaction
 
-from galactic.db import bulk_save
+from galactic.db import CompiledQuery, bulk_save
 from galactic.models import Planet
 
 
@@ -140,13 +140,19 @@ def _lock_and_load(run: Run, planet_ids: set[int]) -> dict[tuple[str, int], Even
     return pending
 
 
-def _lock(planet_ids: set[int]) -> dict[int, Planet]:
-    # FOR NO KEY UPDATE: a plain FOR UPDATE would also block the FOR KEY SHARE lock that inserting
-    # a mission takes on its planets (see galactic.services.planet_launch).
-    rows = (
+# FOR NO KEY UPDATE: a plain FOR UPDATE would also block the FOR KEY SHARE lock that inserting a
+# mission takes on its planets (see galactic.services.planet_launch). Compiled once per process
+# (galactic.db.CompiledQuery): every event sends it.
+_LOCK_PLANETS = CompiledQuery(
+    lambda planet_ids: (
         Planet.objects.select_for_update(of=("self",), no_key=True)
         .select_related("owner")
-        .filter(pk__in=planet_ids)
+        .filter(pk__any_of=planet_ids)
         .order_by("pk")
-    )
-    return {planet.pk: planet for planet in rows}
+    ),
+    list,
+)
+
+
+def _lock(planet_ids: set[int]) -> dict[int, Planet]:
+    return {planet.pk: planet for planet in _LOCK_PLANETS.fetch(sorted(planet_ids))}

@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from combat.engine import resolve_battle
 from combat.models import NpcBase, Report
 from combat.services import NpcBases, battle_forces, battle_seed, forces_sides
 from galactic import timeline
+from galactic.db import CompiledQuery
 from galactic.errors import Conflict, Invalid, NotFound
 from galactic.flight import SPEED_PERCENTS
 from galactic.models import Planet, Player
@@ -196,6 +197,36 @@ def _event_time(mission: ProbeMission) -> tuple[datetime, int]:
     return at, mission.pk
 
 
+# What every timeline run sends (fleet events too): compiled once per process
+# (galactic.db.CompiledQuery). Where the outbound missions of these planets arrive, when they are
+# due back by `until`:
+_FEEDERS = CompiledQuery(
+    lambda planet_ids, until: ProbeMission.objects.filter(
+        status=Status.OUTBOUND, origin_id__any_of=planet_ids, return_at__lte=until
+    ).values_list("target_id"),
+    list,
+    datetime,
+)
+
+
+def _pending(planet_ids: list[int], until: datetime) -> QuerySet[ProbeMission]:
+    """The missions with an event on these planets due by `until`, locked (after the planets)."""
+    outbound = Q(status=Status.OUTBOUND) & (
+        Q(target_id__any_of=planet_ids, arrive_at__lte=until)
+        | Q(origin_id__any_of=planet_ids, return_at__lte=until)
+    )
+    returning = Q(status=Status.RETURNING, origin_id__any_of=planet_ids, return_at__lte=until)
+    return (
+        ProbeMission.objects.select_for_update(of=("self",), no_key=True)
+        .select_related("owner", "origin")
+        .filter(outbound | returning)
+        .order_by("pk")
+    )
+
+
+_PENDING = CompiledQuery(_pending, list, datetime)
+
+
 class ProbeEvents:
     """Probe arrivals and returns as events of the game's timeline (galactic.timeline). Rows are
     locked after the planets; each event writes its own rows (probes are few)."""
@@ -208,24 +239,10 @@ class ProbeEvents:
         self.counts = AdvanceCounts()
 
     def feeders(self, planet_ids: set[int], until: datetime) -> set[int]:
-        outbound = ProbeMission.objects.filter(
-            status=Status.OUTBOUND, origin_id__in=planet_ids, return_at__lte=until
-        )
-        return set(outbound.values_list("target_id", flat=True))
+        return {target for (target,) in _FEEDERS.fetch(list(planet_ids), until)}
 
     def load(self, planet_ids: set[int], run: Run) -> Iterable[Event]:
-        outbound = Q(status=Status.OUTBOUND) & (
-            Q(target_id__in=planet_ids, arrive_at__lte=run.until)
-            | Q(origin_id__in=planet_ids, return_at__lte=run.until)
-        )
-        returning = Q(status=Status.RETURNING, origin_id__in=planet_ids, return_at__lte=run.until)
-        rows = (
-            ProbeMission.objects.select_for_update(of=("self",), no_key=True)
-            .select_related("owner", "origin")
-            .filter(outbound | returning)
-            .order_by("pk")
-        )
-        for mission in rows:
+        for mission in _PENDING.fetch(list(planet_ids), run.until):
             mission = self.missions.setdefault(mission.pk, mission)
             yield self._event(mission)
 
