@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.core.exceptions import EmptyResultSet
-from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.db.models import Field, ForeignObject, Lookup, Model, QuerySet
 from django.db.models.query import ModelIterable, ValuesListIterable, get_related_populators
 from django.db.transaction import TransactionManagementError
@@ -33,28 +33,55 @@ def bulk_save(objs: Iterable[Model], fields: Sequence[str]) -> None:
         model.objects.bulk_update(objs, fields)
         return
     sql, columns = _bulk_save_sql(model, tuple(fields), len(objs) == 1)
+    conn = connections[DEFAULT_DB_ALIAS]  # the wrapper itself: `connection` is a proxy, per access
     if len(objs) == 1:  # a plain UPDATE ... WHERE pk: cheaper to send than arrays of one
-        params = [field.get_db_prep_save(getattr(objs[0], field.attname), connection) for field in columns]
+        params = [prepare(getattr(objs[0], field.attname), conn) for field, prepare in columns]
     else:
-        params = [
-            [field.get_db_prep_save(getattr(obj, field.attname), connection) for obj in objs]
-            for field in columns
-        ]
-    with connection.cursor() as cursor:
+        params = [[prepare(getattr(obj, field.attname), conn) for obj in objs] for field, prepare in columns]
+    with conn.cursor() as cursor:
         cursor.execute(sql, params)
 
 
+def _int_value(value: object, connection: object) -> int:
+    return int(value)
+
+
+# Django's own integer fields: for a value that is not null, get_db_prep_save() gives int(value),
+# through half a dozen calls; a batch of events sends thousands of such values.
+_PLAIN_INTEGER_FIELDS = frozenset(
+    {
+        models.AutoField,
+        models.BigAutoField,
+        models.SmallAutoField,
+        models.IntegerField,
+        models.BigIntegerField,
+        models.SmallIntegerField,
+        models.PositiveIntegerField,
+        models.PositiveBigIntegerField,
+        models.PositiveSmallIntegerField,
+    }
+)
+
+
+def _preparer(field: Field) -> Callable[[object, object], object]:
+    """How a field's value is made ready to send, `prepare(value, connection)`: the field's own
+    get_db_prep_save, or int() for the integer fields that do nothing else with it."""
+    if type(field) in _PLAIN_INTEGER_FIELDS and not field.null:
+        return _int_value
+    return field.get_db_prep_save
+
+
 @functools.lru_cache(maxsize=64)
-def _bulk_save_sql(model: type[Model], fields: tuple[str, ...], one: bool) -> tuple[str, list[Field]]:
+def _bulk_save_sql(model: type[Model], fields: tuple[str, ...], one: bool) -> tuple[str, list[tuple]]:
     """bulk_save's statement (PostgreSQL), built once per model, fields and process; its columns
-    in the order of its parameters."""
+    in the order of its parameters, each with its _preparer."""
     meta = model._meta
     columns = [meta.pk, *(meta.get_field(name) for name in fields)]
     quote = connection.ops.quote_name
     if one:
         assignments = ", ".join(f"{quote(field.column)} = %s" for field in columns[1:])
         sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"
-        return sql, [*columns[1:], meta.pk]
+        return sql, [(field, _preparer(field)) for field in (*columns[1:], meta.pk)]
     arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in columns)
     assignments = ", ".join(f"{quote(field.column)} = v.{quote(field.column)}" for field in columns[1:])
     sql = (
@@ -62,7 +89,7 @@ def _bulk_save_sql(model: type[Model], fields: tuple[str, ...], one: bool) -> tu
         f"FROM unnest({arrays}) AS v({', '.join(quote(f.column) for f in columns)}) "
         f"WHERE t.{quote(meta.pk.column)} = v.{quote(meta.pk.column)}"
     )
-    return sql, columns
+    return sql, [(field, _preparer(field)) for field in columns]
 
 
 def insert(obj: Model) -> None:
@@ -73,36 +100,56 @@ def insert(obj: Model) -> None:
     written; like bulk_create, it sends no signals (this project has no receivers on them).
     """
     model = type(obj)
-    sql, fields = _insert_sql(model, connection.vendor)
-    params = [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields]
-    with connection.cursor() as cursor:
+    conn = connections[DEFAULT_DB_ALIAS]
+    sql, fields = _insert_sql(model, conn.vendor, one=True)
+    params = [prepare(field.pre_save(obj, True), conn) for field, prepare in fields]
+    with conn.cursor() as cursor:
         cursor.execute(sql, params)
         obj.pk = cursor.fetchone()[0]
     obj._state.adding = False
-    obj._state.db = connection.alias
+    obj._state.db = conn.alias
 
 
 def create_all(objs: Sequence[Model]) -> None:
-    """bulk_create() for rows of one model, keys set on the objects; a single row through insert(),
-    as an event that runs alone creates one (bulk_create compiles its INSERT every time)."""
+    """bulk_create() for rows of one model, keys set on the objects, with a statement built once
+    per model and process (bulk_create compiles its INSERT every time): on PostgreSQL
+    `INSERT ... SELECT * FROM unnest(<one array per column>) RETURNING` the keys, in the rows'
+    order, as bulk_create does; a single row through insert(); elsewhere bulk_create."""
+    conn = connections[DEFAULT_DB_ALIAS]
     if len(objs) == 1:
         insert(objs[0])
-    elif objs:
+    elif objs and conn.vendor != "postgresql":
         type(objs[0]).objects.bulk_create(objs)
+    elif objs:
+        sql, fields = _insert_sql(type(objs[0]), conn.vendor, one=False)
+        params = [[prepare(field.pre_save(obj, True), conn) for obj in objs] for field, prepare in fields]
+        with conn.cursor() as cursor:
+            cursor.execute(sql, params)
+            keys = [row[0] for row in cursor.fetchall()]
+        for obj, key in zip(objs, keys, strict=True):
+            obj.pk = key
+            obj._state.adding = False
+            obj._state.db = conn.alias
 
 
 @functools.lru_cache(maxsize=64)
-def _insert_sql(model: type[Model], vendor: str) -> tuple[str, list[Field]]:
+def _insert_sql(model: type[Model], vendor: str, *, one: bool) -> tuple[str, list[tuple]]:
+    """insert()'s statement (one row), or create_all's (many, PostgreSQL); its columns in the
+    order of its parameters, each with its _preparer."""
     meta = model._meta
     fields = [f for f in meta.local_concrete_fields if f is not meta.auto_field and not f.generated]
     if any(hasattr(field, "get_placeholder_sql") or hasattr(field, "get_placeholder") for field in fields):
         raise ValueError(f"{model.__name__} has a field with its own SQL placeholder: use save()")
     quote = connection.ops.quote_name
+    if one:
+        values = f"VALUES ({', '.join(['%s'] * len(fields))})"
+    else:
+        values = f"SELECT * FROM unnest({', '.join(f'%s::{f.db_type(connection)}[]' for f in fields)})"
     sql = (
         f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
-        f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {quote(meta.pk.column)}"
+        f"{values} RETURNING {quote(meta.pk.column)}"
     )
-    return sql, fields
+    return sql, [(field, _preparer(field)) for field in fields]
 
 
 @Field.register_lookup

@@ -234,3 +234,41 @@ def test_create_all_sets_the_keys_of_one_row_or_many(make_player):
     create_all([])
     for made in (*one, *many):
         assert made.pk is not None and Report.objects.get(pk=made.pk).data == made.data
+
+
+def test_create_all_writes_the_rows_bulk_create_would_write(make_player):
+    """Every column type of a report, NULLs among values of the same column, and JSON of any shape."""
+    alice, bob = make_player("alice"), make_player("bob")
+    at = alice.home.resources_at
+
+    def reports() -> list[Report]:
+        return [
+            Report(
+                kind="battle",
+                at=at,
+                attacker=alice.player,
+                defender=bob.player,
+                target=bob.home,
+                data={"round_log": [1, 2]},
+                forces={"attacker": {}},
+                attacker_read_at=at,
+            ),
+            Report(
+                kind="delivery",
+                at=at + timedelta(microseconds=1),
+                attacker=bob.player,
+                defender=None,
+                target=alice.home,
+                data={},
+                forces=None,
+                defender_read_at=at,
+            ),
+            Report(kind="espionage", at=at, attacker=alice.player, target=bob.home, data={"s": "é\"'{}"}),
+        ]
+
+    made, reference = reports(), Report.objects.bulk_create(reports())
+    create_all(made)
+    assert [r.pk for r in made] == sorted(r.pk for r in made) and not any(r._state.adding for r in made)
+    columns = [f.attname for f in Report._meta.concrete_fields if f.attname != "id"]
+    written = [Report.objects.filter(pk=r.pk).values(*columns).get() for r in made]
+    assert written == [Report.objects.filter(pk=r.pk).values(*columns).get() for r in reference]
