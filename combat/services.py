@@ -203,9 +203,6 @@ class NpcBases:
     def base_at(self, planet_id: int) -> NpcBase | None:
         return self.bases.get(planet_id)
 
-    def feeders(self, planet_ids: set[int], until: datetime) -> set[int]:
-        return set()
-
     def load(self, planet_ids: set[int], run: Run) -> Iterable[Event]:
         unowned = [pk for pk in planet_ids if run.planets[pk].owner_id is None]
         if not unowned:

@@ -177,14 +177,6 @@ _DUE_RETURNS = CompiledQuery(
     ),
     list,
 )
-# Where the outbound fleets of these planets arrive, when they are due back by `until`:
-_FEEDERS = CompiledQuery(
-    lambda planet_ids, until: Fleet.objects.filter(
-        status=Fleet.Status.OUTBOUND, origin_id__any_of=planet_ids, return_at__lte=until
-    ).values_list("target_id"),
-    list,
-    datetime,
-)
 
 
 def _pending(planet_ids: list[int], until: datetime) -> QuerySet[Fleet]:
@@ -230,8 +222,9 @@ class FleetEvents:
         self.reports: list[tuple[Fleet, Report]] = []
         self.landed = 0
 
-    def feeders(self, planet_ids: set[int], until: datetime) -> set[int]:
-        return {target for (target,) in _FEEDERS.fetch(list(planet_ids), until)}
+    def feeders(self, planet_ids: list[int], until: datetime) -> QuerySet:
+        outbound = Fleet.objects.filter(status=Fleet.Status.OUTBOUND, return_at__lte=until)
+        return outbound.filter(origin_id__any_of=planet_ids).values_list("target_id")
 
     def load(self, planet_ids: set[int], run: Run) -> Iterable[Event]:
         for fleet in _PENDING.fetch(list(planet_ids), run.until):

@@ -197,18 +197,6 @@ def _event_time(mission: ProbeMission) -> tuple[datetime, int]:
     return at, mission.pk
 
 
-# What every timeline run sends (fleet events too): compiled once per process
-# (galactic.db.CompiledQuery). Where the outbound missions of these planets arrive, when they are
-# due back by `until`:
-_FEEDERS = CompiledQuery(
-    lambda planet_ids, until: ProbeMission.objects.filter(
-        status=Status.OUTBOUND, origin_id__any_of=planet_ids, return_at__lte=until
-    ).values_list("target_id"),
-    list,
-    datetime,
-)
-
-
 def _pending(planet_ids: list[int], until: datetime) -> QuerySet[ProbeMission]:
     """The missions with an event on these planets due by `until`, locked (after the planets)."""
     outbound = Q(status=Status.OUTBOUND) & (
@@ -224,6 +212,7 @@ def _pending(planet_ids: list[int], until: datetime) -> QuerySet[ProbeMission]:
     )
 
 
+# Every timeline run sends it (fleet events too): compiled once per process (galactic.db.CompiledQuery).
 _PENDING = CompiledQuery(_pending, list, datetime)
 
 
@@ -238,8 +227,9 @@ class ProbeEvents:
         self.missions: dict[int, ProbeMission] = {}
         self.counts = AdvanceCounts()
 
-    def feeders(self, planet_ids: set[int], until: datetime) -> set[int]:
-        return {target for (target,) in _FEEDERS.fetch(list(planet_ids), until)}
+    def feeders(self, planet_ids: list[int], until: datetime) -> QuerySet:
+        outbound = ProbeMission.objects.filter(status=Status.OUTBOUND, return_at__lte=until)
+        return outbound.filter(origin_id__any_of=planet_ids).values_list("target_id")
 
     def load(self, planet_ids: set[int], run: Run) -> Iterable[Event]:
         for mission in _PENDING.fetch(list(planet_ids), run.until):
