@@ -148,7 +148,7 @@ def _feeders_query(kinds: list[Kind]) -> CompiledQuery | None:
 
 def _feeders_union(kinds: list[Kind], planet_ids: list[int], until: datetime) -> QuerySet:
     first, *others = (kind.feeders(planet_ids, until) for kind in kinds)
-    return first.union(*others, all=True)
+    return first.union(*others, all=True) if others else first
 
 
 def _lock_and_load(run: Run, planet_ids: set[int]) -> dict[tuple[str, int], Event]:
