@@ -198,22 +198,32 @@ def _event_time(mission: ProbeMission) -> tuple[datetime, int]:
 
 
 def _pending(planet_ids: list[int], until: datetime) -> QuerySet[ProbeMission]:
-    """The missions with an event on these planets due by `until`, locked (after the planets)."""
+    """The missions with an event on these planets due by `until`, locked (after the planets).
+
+    Every timeline run sends it, a fleet's too, where it nearly always finds nothing: it is
+    compiled once per process (galactic.db.CompiledQuery), and reads the missions alone, as
+    joining their owners and origins would cost PostgreSQL as much again (_with_owners_and_origins
+    reads those when there are missions)."""
     outbound = Q(status=Status.OUTBOUND) & (
         Q(target_id__any_of=planet_ids, arrive_at__lte=until)
         | Q(origin_id__any_of=planet_ids, return_at__lte=until)
     )
     returning = Q(status=Status.RETURNING, origin_id__any_of=planet_ids, return_at__lte=until)
-    return (
-        ProbeMission.objects.select_for_update(of=("self",), no_key=True)
-        .select_related("owner", "origin")
-        .filter(outbound | returning)
-        .order_by("pk")
-    )
+    return ProbeMission.objects.select_for_update(no_key=True).filter(outbound | returning).order_by("pk")
 
 
-# Every timeline run sends it (fleet events too): compiled once per process (galactic.db.CompiledQuery).
 _PENDING = CompiledQuery(_pending, list, datetime)
+
+
+def _with_owners_and_origins(missions: list[ProbeMission]) -> list[ProbeMission]:
+    """The missions with their owners and origin planets attached (read, not locked: the events
+    use the owner's technology and the origin's coordinates), in one query each for all of them."""
+    if missions:
+        owners = Player.objects.in_bulk({mission.owner_id for mission in missions})
+        origins = Planet.objects.in_bulk({mission.origin_id for mission in missions})
+        for mission in missions:
+            mission.owner, mission.origin = owners[mission.owner_id], origins[mission.origin_id]
+    return missions
 
 
 class ProbeEvents:
@@ -232,7 +242,7 @@ class ProbeEvents:
         return outbound.filter(origin_id__any_of=planet_ids).values_list("target_id")
 
     def load(self, planet_ids: set[int], run: Run) -> Iterable[Event]:
-        for mission in _PENDING.fetch(list(planet_ids), run.until):
+        for mission in _with_owners_and_origins(_PENDING.fetch(list(planet_ids), run.until)):
             mission = self.missions.setdefault(mission.pk, mission)
             yield self._event(mission)
 
