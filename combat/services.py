@@ -24,6 +24,7 @@ from combat.loot import cargo_room, loot
 from combat.models import NpcBase, Report
 from combat.npc import TEMPLATES
 from galactic import timeline
+from galactic.db import CompiledQuery
 from galactic.flight import cargo_capacity
 from galactic.models import Planet, Player
 from galactic.timeline import Event, Run
@@ -173,6 +174,14 @@ def npc_defeat(*, npc: NpcBase, at: datetime) -> Event:
 
 
 RESPAWN = "npc-respawn"
+# The NPC bases on these planets, locked (after the planets): compiled once per process
+# (galactic.db.CompiledQuery), as every attack on a base sends it.
+_LOCK_BASES = CompiledQuery(
+    lambda planet_ids: (
+        NpcBase.objects.select_for_update(no_key=True).filter(planet_id__any_of=planet_ids).order_by("pk")
+    ),
+    list,
+)
 
 
 class NpcBases:
@@ -194,15 +203,11 @@ class NpcBases:
     def base_at(self, planet_id: int) -> NpcBase | None:
         return self.bases.get(planet_id)
 
-    def feeders(self, planet_ids: set[int], until: datetime) -> set[int]:
-        return set()
-
     def load(self, planet_ids: set[int], run: Run) -> Iterable[Event]:
         unowned = [pk for pk in planet_ids if run.planets[pk].owner_id is None]
         if not unowned:
             return []
-        rows = NpcBase.objects.select_for_update(no_key=True).filter(planet_id__in=unowned).order_by("pk")
-        self.bases.update((npc.planet_id, npc) for npc in rows)
+        self.bases.update((npc.planet_id, npc) for npc in _LOCK_BASES.fetch(unowned))
         return [
             self.respawn_event(npc)
             for npc in self.bases.values()

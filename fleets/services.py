@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from combat import services as combat
@@ -22,7 +22,7 @@ from fleets import schedules
 from fleets.models import Fleet
 from galactic import selectors as planet_selectors
 from galactic import timeline
-from galactic.db import bulk_save, create_all, insert
+from galactic.db import CompiledQuery, bulk_save, create_all, insert
 from galactic.errors import Conflict, Invalid, NotFound
 from galactic.flight import cargo_capacity
 from galactic.models import Planet, Player
@@ -145,10 +145,7 @@ def fleet_arrive_many(fleet_ids: Sequence[int]) -> dict[int, bool]:
     alone. Writes exactly one report per arrival and schedules fleet:return (and npc:respawn on a
     defeat) after the commit. Returns, per fleet id, whether this call applied its arrival.
     """
-    due = Fleet.objects.filter(pk__in=fleet_ids, status=Fleet.Status.OUTBOUND).values_list(
-        "target_id", "arrive_at"
-    )
-    return _advance(fleet_ids, ARRIVAL, list(due))
+    return _advance(fleet_ids, ARRIVAL, _DUE_ARRIVALS.fetch(list(fleet_ids)))
 
 
 def fleet_return(*, fleet_id: int) -> bool:
@@ -163,10 +160,41 @@ def fleet_return_many(fleet_ids: Sequence[int]) -> dict[int, bool]:
     time. Idempotent: only a returning fleet lands, once. The fleet keeps its cargo figures (what
     it brought home). Returns, per fleet id, whether this call landed it.
     """
-    due = Fleet.objects.filter(pk__in=fleet_ids, status=Fleet.Status.RETURNING).values_list(
+    return _advance(fleet_ids, RETURN, _DUE_RETURNS.fetch(list(fleet_ids)))
+
+
+# What every arrival, return and timeline run of fleets sends: compiled once per process
+# (galactic.db.CompiledQuery). The planet each event changes and its time, for fleets still due:
+_DUE_ARRIVALS = CompiledQuery(
+    lambda ids: Fleet.objects.filter(pk__any_of=ids, status=Fleet.Status.OUTBOUND).values_list(
+        "target_id", "arrive_at"
+    ),
+    list,
+)
+_DUE_RETURNS = CompiledQuery(
+    lambda ids: Fleet.objects.filter(pk__any_of=ids, status=Fleet.Status.RETURNING).values_list(
         "origin_id", "return_at"
+    ),
+    list,
+)
+
+
+def _pending(planet_ids: list[int], until: datetime) -> QuerySet[Fleet]:
+    """The fleets with an event on these planets due by `until`, locked (after the planets)."""
+    outbound = Q(status=Fleet.Status.OUTBOUND) & (
+        Q(target_id__any_of=planet_ids, arrive_at__lte=until)
+        | Q(origin_id__any_of=planet_ids, return_at__lte=until)
     )
-    return _advance(fleet_ids, RETURN, list(due))
+    returning = Q(status=Fleet.Status.RETURNING, origin_id__any_of=planet_ids, return_at__lte=until)
+    return (
+        Fleet.objects.select_for_update(of=("self",), no_key=True)
+        .select_related("owner")
+        .filter(outbound | returning)
+        .order_by("pk")
+    )
+
+
+_PENDING = CompiledQuery(_pending, list, datetime)
 
 
 def _advance(fleet_ids: Sequence[int], kind: str, due: list[tuple[int, datetime]]) -> dict[int, bool]:
@@ -196,25 +224,12 @@ class FleetEvents:
         self.reports: list[tuple[Fleet, Report]] = []
         self.landed = 0
 
-    def feeders(self, planet_ids: set[int], until: datetime) -> set[int]:
-        outbound = Fleet.objects.filter(
-            status=Fleet.Status.OUTBOUND, origin_id__in=planet_ids, return_at__lte=until
-        )
-        return set(outbound.values_list("target_id", flat=True))
+    def feeders(self, planet_ids: list[int], until: datetime) -> QuerySet:
+        outbound = Fleet.objects.filter(status=Fleet.Status.OUTBOUND, return_at__lte=until)
+        return outbound.filter(origin_id__any_of=planet_ids).values_list("target_id")
 
     def load(self, planet_ids: set[int], run: Run) -> Iterable[Event]:
-        outbound = Q(status=Fleet.Status.OUTBOUND) & (
-            Q(target_id__in=planet_ids, arrive_at__lte=run.until)
-            | Q(origin_id__in=planet_ids, return_at__lte=run.until)
-        )
-        returning = Q(status=Fleet.Status.RETURNING, origin_id__in=planet_ids, return_at__lte=run.until)
-        rows = (
-            Fleet.objects.select_for_update(of=("self",), no_key=True)
-            .select_related("owner")
-            .filter(outbound | returning)
-            .order_by("pk")
-        )
-        for fleet in rows:
+        for fleet in _PENDING.fetch(list(planet_ids), run.until):
             fleet = self.fleets.setdefault(fleet.pk, fleet)
             yield self._event(fleet)
 

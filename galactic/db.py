@@ -5,9 +5,11 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
-from django.db import DEFAULT_DB_ALIAS, connection, connections
-from django.db.models import Field, Model, QuerySet
+from django.core.exceptions import EmptyResultSet
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
+from django.db.models import Field, ForeignObject, Lookup, Model, QuerySet
 from django.db.models.query import ModelIterable, ValuesListIterable, get_related_populators
 from django.db.transaction import TransactionManagementError
 
@@ -31,28 +33,55 @@ def bulk_save(objs: Iterable[Model], fields: Sequence[str]) -> None:
         model.objects.bulk_update(objs, fields)
         return
     sql, columns = _bulk_save_sql(model, tuple(fields), len(objs) == 1)
+    conn = connections[DEFAULT_DB_ALIAS]  # the wrapper itself: `connection` is a proxy, per access
     if len(objs) == 1:  # a plain UPDATE ... WHERE pk: cheaper to send than arrays of one
-        params = [field.get_db_prep_save(getattr(objs[0], field.attname), connection) for field in columns]
+        params = [prepare(getattr(objs[0], field.attname), conn) for field, prepare in columns]
     else:
-        params = [
-            [field.get_db_prep_save(getattr(obj, field.attname), connection) for obj in objs]
-            for field in columns
-        ]
-    with connection.cursor() as cursor:
+        params = [[prepare(getattr(obj, field.attname), conn) for obj in objs] for field, prepare in columns]
+    with conn.cursor() as cursor:
         cursor.execute(sql, params)
 
 
+def _int_value(value: object, connection: object) -> int:
+    return int(value)
+
+
+# Django's own integer fields: for a value that is not null, get_db_prep_save() gives int(value),
+# through half a dozen calls; a batch of events sends thousands of such values.
+_PLAIN_INTEGER_FIELDS = frozenset(
+    {
+        models.AutoField,
+        models.BigAutoField,
+        models.SmallAutoField,
+        models.IntegerField,
+        models.BigIntegerField,
+        models.SmallIntegerField,
+        models.PositiveIntegerField,
+        models.PositiveBigIntegerField,
+        models.PositiveSmallIntegerField,
+    }
+)
+
+
+def _preparer(field: Field) -> Callable[[object, object], object]:
+    """How a field's value is made ready to send, `prepare(value, connection)`: the field's own
+    get_db_prep_save, or int() for the integer fields that do nothing else with it."""
+    if type(field) in _PLAIN_INTEGER_FIELDS and not field.null:
+        return _int_value
+    return field.get_db_prep_save
+
+
 @functools.lru_cache(maxsize=64)
-def _bulk_save_sql(model: type[Model], fields: tuple[str, ...], one: bool) -> tuple[str, list[Field]]:
+def _bulk_save_sql(model: type[Model], fields: tuple[str, ...], one: bool) -> tuple[str, list[tuple]]:
     """bulk_save's statement (PostgreSQL), built once per model, fields and process; its columns
-    in the order of its parameters."""
+    in the order of its parameters, each with its _preparer."""
     meta = model._meta
     columns = [meta.pk, *(meta.get_field(name) for name in fields)]
     quote = connection.ops.quote_name
     if one:
         assignments = ", ".join(f"{quote(field.column)} = %s" for field in columns[1:])
         sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"
-        return sql, [*columns[1:], meta.pk]
+        return sql, [(field, _preparer(field)) for field in (*columns[1:], meta.pk)]
     arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in columns)
     assignments = ", ".join(f"{quote(field.column)} = v.{quote(field.column)}" for field in columns[1:])
     sql = (
@@ -60,7 +89,7 @@ def _bulk_save_sql(model: type[Model], fields: tuple[str, ...], one: bool) -> tu
         f"FROM unnest({arrays}) AS v({', '.join(quote(f.column) for f in columns)}) "
         f"WHERE t.{quote(meta.pk.column)} = v.{quote(meta.pk.column)}"
     )
-    return sql, columns
+    return sql, [(field, _preparer(field)) for field in columns]
 
 
 def insert(obj: Model) -> None:
@@ -71,36 +100,86 @@ def insert(obj: Model) -> None:
     written; like bulk_create, it sends no signals (this project has no receivers on them).
     """
     model = type(obj)
-    sql, fields = _insert_sql(model, connection.vendor)
-    params = [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields]
-    with connection.cursor() as cursor:
+    conn = connections[DEFAULT_DB_ALIAS]
+    sql, fields = _insert_sql(model, conn.vendor, one=True)
+    params = [prepare(field.pre_save(obj, True), conn) for field, prepare in fields]
+    with conn.cursor() as cursor:
         cursor.execute(sql, params)
         obj.pk = cursor.fetchone()[0]
     obj._state.adding = False
-    obj._state.db = connection.alias
+    obj._state.db = conn.alias
 
 
 def create_all(objs: Sequence[Model]) -> None:
-    """bulk_create() for rows of one model, keys set on the objects; a single row through insert(),
-    as an event that runs alone creates one (bulk_create compiles its INSERT every time)."""
+    """bulk_create() for rows of one model, keys set on the objects, with a statement built once
+    per model and process (bulk_create compiles its INSERT every time): on PostgreSQL
+    `INSERT ... SELECT * FROM unnest(<one array per column>) RETURNING` the keys, in the rows'
+    order, as bulk_create does; a single row through insert(); elsewhere bulk_create."""
+    conn = connections[DEFAULT_DB_ALIAS]
     if len(objs) == 1:
         insert(objs[0])
-    elif objs:
+    elif objs and conn.vendor != "postgresql":
         type(objs[0]).objects.bulk_create(objs)
+    elif objs:
+        sql, fields = _insert_sql(type(objs[0]), conn.vendor, one=False)
+        params = [[prepare(field.pre_save(obj, True), conn) for obj in objs] for field, prepare in fields]
+        with conn.cursor() as cursor:
+            cursor.execute(sql, params)
+            keys = [row[0] for row in cursor.fetchall()]
+        for obj, key in zip(objs, keys, strict=True):
+            obj.pk = key
+            obj._state.adding = False
+            obj._state.db = conn.alias
 
 
 @functools.lru_cache(maxsize=64)
-def _insert_sql(model: type[Model], vendor: str) -> tuple[str, list[Field]]:
+def _insert_sql(model: type[Model], vendor: str, *, one: bool) -> tuple[str, list[tuple]]:
+    """insert()'s statement (one row), or create_all's (many, PostgreSQL); its columns in the
+    order of its parameters, each with its _preparer."""
     meta = model._meta
     fields = [f for f in meta.local_concrete_fields if f is not meta.auto_field and not f.generated]
     if any(hasattr(field, "get_placeholder_sql") or hasattr(field, "get_placeholder") for field in fields):
         raise ValueError(f"{model.__name__} has a field with its own SQL placeholder: use save()")
     quote = connection.ops.quote_name
+    if one:
+        values = f"VALUES ({', '.join(['%s'] * len(fields))})"
+    else:
+        values = f"SELECT * FROM unnest({', '.join(f'%s::{f.db_type(connection)}[]' for f in fields)})"
     sql = (
         f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
-        f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {quote(meta.pk.column)}"
+        f"{values} RETURNING {quote(meta.pk.column)}"
     )
-    return sql, fields
+    return sql, [(field, _preparer(field)) for field in fields]
+
+
+@Field.register_lookup
+class AnyOf(Lookup):
+    """`field__any_of=[1, 2, 3]`: the column is one of the listed integers (keys).
+
+    On PostgreSQL `column = ANY(%s::bigint[])`: the list is one array parameter, so the statement
+    has the same text for any number of values (`__in` has a placeholder per value), and a
+    CompiledQuery can take a list as an argument. Elsewhere `column IN (%s, ...)`, as `__in`.
+    The values are sent as they are (no field conversion): integers only.
+    """
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def get_prep_lookup(self) -> list:
+        return list(self.rhs)
+
+    def as_sql(self, compiler, connection) -> tuple[str, tuple]:
+        if not self.rhs:
+            raise EmptyResultSet
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        return f"{lhs} IN ({', '.join(['%s'] * len(self.rhs))})", (*lhs_params, *self.rhs)
+
+    def as_postgresql(self, compiler, connection) -> tuple[str, tuple]:
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        return f"{lhs} = ANY(%s::{self.lhs.output_field.db_type(connection)}[])", (*lhs_params, self.rhs)
+
+
+ForeignObject.register_lookup(AnyOf)  # foreign keys take only the lookups registered on them
 
 
 class CompiledQuery:
@@ -111,8 +190,11 @@ class CompiledQuery:
     columns takes longer than PostgreSQL takes to answer it (about half the CPU of a request of
     this API went there). `build(*args)` makes the queryset; it is called once, with a marker in
     place of each argument, and the markers are found again among the compiled query's parameters.
-    So every argument must reach the SQL as a parameter, unchanged (a key, a text): not through a
-    lookup that transforms it (`__contains`, `__in`, a date part).
+    So every argument must reach the SQL as a parameter, unchanged (a key, a text, an aware
+    datetime, a list of keys through `__any_of`): not through a lookup that transforms it
+    (`__contains`, `__in`, a date part). Arguments are of the kinds given: int, str, datetime or
+    list (of integers). Datetime and list arguments reach the SQL unchanged on PostgreSQL only:
+    elsewhere (SQLite, in development) such a query is built and compiled on every call.
 
     `fetch(*args)` returns model instances (with their select_related() objects; no deferred
     fields, no annotations), or rows (tuples) for values_list(). The queryset's own conversions of
@@ -123,16 +205,20 @@ class CompiledQuery:
     def __init__(self, build: Callable[..., QuerySet], *kinds: type) -> None:
         self.build = build
         self.markers = tuple(_marker(kind, i) for i, kind in enumerate(kinds))
+        self.postgresql_only = any(kind in (datetime, list) for kind in kinds)
         self._compiled: dict[str, _Compiled] = {}
 
     def fetch(self, *args: object) -> list:
         if len(args) != len(self.markers):
             raise TypeError(f"{len(self.markers)} arguments expected, got {len(args)}")
+        args = tuple(_beyond_keys(arg) if isinstance(arg, list) else arg for arg in args)
         if any(isinstance(arg, int) and not -(2**63) <= arg < 2**63 for arg in args):
             return []  # no row has such a key; Django's own lookups answer the same, not an error
         db = DEFAULT_DB_ALIAS
-        compiled = self._compiled.get(db) or self._compile(db)
         conn = connections[db]
+        if self.postgresql_only and conn.vendor != "postgresql":
+            return list(self.build(*args))
+        compiled = self._compiled.get(db) or self._compile(db)
         if compiled.for_update and conn.get_autocommit():
             raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
         params = [args[p] if isinstance(p, int) else p.value for p in compiled.params]
@@ -235,7 +321,16 @@ def _marker(kind: type, index: int) -> object:
         return -(2**62) - 7919 * (index + 1)
     if kind is str:
         return f"\x00compiled-query-argument-{index}\x00"
-    raise TypeError(f"compiled query arguments are int or str, not {kind.__name__}")
+    if kind is datetime:
+        return datetime(1, 1, 1, tzinfo=UTC) + timedelta(microseconds=7919 * (index + 1))
+    if kind is list:
+        return [_marker(int, index)]
+    raise TypeError(f"compiled query arguments are int, str, datetime or list, not {kind.__name__}")
+
+
+def _beyond_keys(values: list) -> list:
+    """A list argument without the integers no key column can hold (they match no row anyway)."""
+    return [value for value in values if -(2**63) <= value < 2**63]
 
 
 def _convert(row: tuple, converters: list, conn: object) -> list:

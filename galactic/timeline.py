@@ -36,11 +36,13 @@ from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Protocol, TypeVar
 
 from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db.models import QuerySet
 
-from galactic.db import bulk_save
+from galactic.db import CompiledQuery, bulk_save
 from galactic.models import Planet
 
 logger = logging.getLogger(__name__)
@@ -72,8 +74,12 @@ class Kind(Protocol):
     # and the event's row key; "<kind>-" when a kind is not listed.
     job_prefixes: dict[str, str]
 
-    def feeders(self, planet_ids: set[int], until: datetime) -> set[int]:
-        """Planets where a mission out of these planets, back by `until`, arrives first."""
+    def feeders(self, planet_ids: list[int], until: datetime) -> QuerySet:
+        """Planets where a mission out of these planets, back by `until`, arrives first: a
+        values_list("target_id") query. Only the kinds of missions have this method. The
+        timeline sends the queries of every kind as one statement, compiled once per process
+        with stand-ins for the arguments (galactic.db.CompiledQuery): both must reach the SQL
+        unchanged (`origin_id__any_of=planet_ids`), and the query depend on nothing else."""
 
     def load(self, planet_ids: set[int], run: Run) -> Iterable[Event]:
         """Lock this kind's rows pending on these planets, due by run.until; their events."""
@@ -262,13 +268,33 @@ def watching(breadcrumb: Breadcrumb) -> Iterator[None]:
 
 
 def _closure(planet_ids: set[int], until: datetime, kinds: list[Kind]) -> set[int]:
-    """The planets and, transitively, their feeders (read without locks, to lock them in order)."""
+    """The planets and, transitively, their feeders (read without locks, to lock them in order):
+    one statement per level for every kind of mission."""
     wanted, todo = set(planet_ids), set(planet_ids)
-    while todo:
-        found = set().union(*(kind.feeders(todo, until) for kind in kinds))
+    query = _feeders_query(kinds)
+    while todo and query is not None:
+        found = {target for (target,) in query.fetch(sorted(todo), until)}
         todo = found - wanted
         wanted |= todo
     return wanted
+
+
+_FEEDERS: dict[tuple[type, ...], CompiledQuery | None] = {}  # by the kinds of a run
+
+
+def _feeders_query(kinds: list[Kind]) -> CompiledQuery | None:
+    """The feeders of every kind of mission in one statement (UNION ALL), compiled once; None if
+    no kind has missions."""
+    key = tuple(type(kind) for kind in kinds)
+    if key not in _FEEDERS:
+        missions = [kind for kind in kinds if hasattr(kind, "feeders")]
+        _FEEDERS[key] = CompiledQuery(partial(_feeders_union, missions), list, datetime) if missions else None
+    return _FEEDERS[key]
+
+
+def _feeders_union(kinds: list[Kind], planet_ids: list[int], until: datetime) -> QuerySet:
+    first, *others = (kind.feeders(planet_ids, until) for kind in kinds)
+    return first.union(*others, all=True) if others else first
 
 
 def _lock_and_load(run: Run, planet_ids: set[int]) -> dict[tuple[str, int], Event]:
@@ -286,13 +312,19 @@ def _lock_and_load(run: Run, planet_ids: set[int]) -> dict[tuple[str, int], Even
     return pending
 
 
-def _lock(planet_ids: set[int]) -> dict[int, Planet]:
-    # FOR NO KEY UPDATE: a plain FOR UPDATE would also block the FOR KEY SHARE lock that inserting
-    # a mission takes on its planets (see galactic.services.planet_launch).
-    rows = (
+# FOR NO KEY UPDATE: a plain FOR UPDATE would also block the FOR KEY SHARE lock that inserting a
+# mission takes on its planets (see galactic.services.planet_launch). Compiled once per process
+# (galactic.db.CompiledQuery): every event sends it.
+_LOCK_PLANETS = CompiledQuery(
+    lambda planet_ids: (
         Planet.objects.select_for_update(of=("self",), no_key=True)
         .select_related("owner")
-        .filter(pk__in=planet_ids)
+        .filter(pk__any_of=planet_ids)
         .order_by("pk")
-    )
-    return {planet.pk: planet for planet in rows}
+    ),
+    list,
+)
+
+
+def _lock(planet_ids: set[int]) -> dict[int, Planet]:
+    return {planet.pk: planet for planet in _LOCK_PLANETS.fetch(sorted(planet_ids))}

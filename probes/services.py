@@ -20,12 +20,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from combat.engine import resolve_battle
 from combat.models import NpcBase, Report
 from combat.services import NpcBases, battle_forces, battle_seed, forces_sides
 from galactic import timeline
+from galactic.db import CompiledQuery
 from galactic.errors import Conflict, Invalid, NotFound
 from galactic.events import attempts, queue
 from galactic.flight import SPEED_PERCENTS
@@ -221,6 +222,35 @@ def _event_time(mission: ProbeMission) -> tuple[datetime, int]:
     return at, mission.pk
 
 
+def _pending(planet_ids: list[int], until: datetime) -> QuerySet[ProbeMission]:
+    """The missions with an event on these planets due by `until`, locked (after the planets).
+
+    Every timeline run sends it, a fleet's too, where it nearly always finds nothing: it is
+    compiled once per process (galactic.db.CompiledQuery), and reads the missions alone, as
+    joining their owners and origins would cost PostgreSQL as much again (_with_owners_and_origins
+    reads those when there are missions)."""
+    outbound = Q(status=Status.OUTBOUND) & (
+        Q(target_id__any_of=planet_ids, arrive_at__lte=until)
+        | Q(origin_id__any_of=planet_ids, return_at__lte=until)
+    )
+    returning = Q(status=Status.RETURNING, origin_id__any_of=planet_ids, return_at__lte=until)
+    return ProbeMission.objects.select_for_update(no_key=True).filter(outbound | returning).order_by("pk")
+
+
+_PENDING = CompiledQuery(_pending, list, datetime)
+
+
+def _with_owners_and_origins(missions: list[ProbeMission]) -> list[ProbeMission]:
+    """The missions with their owners and origin planets attached (read, not locked: the events
+    use the owner's technology and the origin's coordinates), in one query each for all of them."""
+    if missions:
+        owners = Player.objects.in_bulk({mission.owner_id for mission in missions})
+        origins = Planet.objects.in_bulk({mission.origin_id for mission in missions})
+        for mission in missions:
+            mission.owner, mission.origin = owners[mission.owner_id], origins[mission.origin_id]
+    return missions
+
+
 class ProbeEvents:
     """Probe arrivals and returns as events of the game's timeline (galactic.timeline). Rows are
     locked after the planets; each event writes its own rows (probes are few)."""
@@ -233,25 +263,12 @@ class ProbeEvents:
         self.missions: dict[int, ProbeMission] = {}
         self.counts = AdvanceCounts()
 
-    def feeders(self, planet_ids: set[int], until: datetime) -> set[int]:
-        outbound = ProbeMission.objects.filter(
-            status=Status.OUTBOUND, origin_id__in=planet_ids, return_at__lte=until
-        )
-        return set(outbound.values_list("target_id", flat=True))
+    def feeders(self, planet_ids: list[int], until: datetime) -> QuerySet:
+        outbound = ProbeMission.objects.filter(status=Status.OUTBOUND, return_at__lte=until)
+        return outbound.filter(origin_id__any_of=planet_ids).values_list("target_id")
 
     def load(self, planet_ids: set[int], run: Run) -> Iterable[Event]:
-        outbound = Q(status=Status.OUTBOUND) & (
-            Q(target_id__in=planet_ids, arrive_at__lte=run.until)
-            | Q(origin_id__in=planet_ids, return_at__lte=run.until)
-        )
-        returning = Q(status=Status.RETURNING, origin_id__in=planet_ids, return_at__lte=run.until)
-        rows = (
-            ProbeMission.objects.select_for_update(of=("self",), no_key=True)
-            .select_related("owner", "origin")
-            .filter(outbound | returning)
-            .order_by("pk")
-        )
-        for mission in rows:
+        for mission in _with_owners_and_origins(_PENDING.fetch(list(planet_ids), run.until)):
             mission = self.missions.setdefault(mission.pk, mission)
             yield self._event(mission)
 

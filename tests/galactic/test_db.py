@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -67,6 +67,31 @@ def test_values_list_rows_and_column_conversions(make_player):
     assert instance.ships == {"small_cargo": 2} and instance.arrive_at == fleet.arrive_at
 
 
+def test_a_list_of_keys_and_a_datetime_as_arguments(make_player):
+    """One statement for any number of keys (`__any_of`), the rows `__in` gives."""
+    players = [make_player(name) for name in ("alice", "bob", "carol")]
+    homes = [new.home for new in players]
+    query = CompiledQuery(
+        lambda ids, at: Planet.objects.filter(pk__any_of=ids, resources_at__lte=at).order_by("pk"),
+        list,
+        datetime,
+    )
+    later = max(home.resources_at for home in homes) + timedelta(seconds=1)
+    cases = ([], [homes[0].pk], [home.pk for home in homes], [homes[2].pk, 2**63, homes[0].pk])
+    expected = [[p.pk for p in Planet.objects.filter(pk__in=ids, resources_at__lte=later)] for ids in cases]
+    with CaptureQueriesContext(connection) as captured:
+        got = [[p.pk for p in query.fetch(ids, later)] for ids in cases]
+        assert query.fetch([home.pk for home in homes], homes[0].resources_at - timedelta(seconds=1)) == []
+    assert got == [sorted(pks) for pks in expected]
+    assert len({q["sql"].split(" WHERE ")[0] for q in captured.captured_queries}) == 1
+    assert all("= ANY(" in q["sql"] for q in captured.captured_queries)
+    # on foreign keys too
+    owned = CompiledQuery(
+        lambda owners: Planet.objects.filter(owner_id__any_of=owners).values_list("pk"), list
+    )
+    assert owned.fetch([players[1].player.pk]) == [(homes[1].pk,)]
+
+
 def test_a_key_beyond_the_column_finds_nothing_as_django_does(make_player):
     make_player("alice")
     query = CompiledQuery(lambda pk: Planet.objects.filter(pk=pk), int)
@@ -91,7 +116,7 @@ def test_refuses_what_it_cannot_compile_faithfully():
         CompiledQuery(lambda pk: Planet.objects.filter(pk=pk).values("name"), int).fetch(1)
     with pytest.raises(TypeError, match="2 arguments expected"):
         CompiledQuery(lambda a, b: Planet.objects.filter(pk=a, owner_id=b), int, int).fetch(1)
-    with pytest.raises(TypeError, match="int or str"):
+    with pytest.raises(TypeError, match="int, str, datetime or list"):
         CompiledQuery(lambda at: Planet.objects.filter(resources_at=at), float)
 
 
@@ -209,3 +234,41 @@ def test_create_all_sets_the_keys_of_one_row_or_many(make_player):
     create_all([])
     for made in (*one, *many):
         assert made.pk is not None and Report.objects.get(pk=made.pk).data == made.data
+
+
+def test_create_all_writes_the_rows_bulk_create_would_write(make_player):
+    """Every column type of a report, NULLs among values of the same column, and JSON of any shape."""
+    alice, bob = make_player("alice"), make_player("bob")
+    at = alice.home.resources_at
+
+    def reports() -> list[Report]:
+        return [
+            Report(
+                kind="battle",
+                at=at,
+                attacker=alice.player,
+                defender=bob.player,
+                target=bob.home,
+                data={"round_log": [1, 2]},
+                forces={"attacker": {}},
+                attacker_read_at=at,
+            ),
+            Report(
+                kind="delivery",
+                at=at + timedelta(microseconds=1),
+                attacker=bob.player,
+                defender=None,
+                target=alice.home,
+                data={},
+                forces=None,
+                defender_read_at=at,
+            ),
+            Report(kind="espionage", at=at, attacker=alice.player, target=bob.home, data={"s": "é\"'{}"}),
+        ]
+
+    made, reference = reports(), Report.objects.bulk_create(reports())
+    create_all(made)
+    assert [r.pk for r in made] == sorted(r.pk for r in made) and not any(r._state.adding for r in made)
+    columns = [f.attname for f in Report._meta.concrete_fields if f.attname != "id"]
+    written = [Report.objects.filter(pk=r.pk).values(*columns).get() for r in made]
+    assert written == [Report.objects.filter(pk=r.pk).values(*columns).get() for r in reference]
