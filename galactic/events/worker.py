@@ -57,8 +57,8 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import close_old_connections
+from redis.exceptions import AuthenticationError, RedisError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
 from rq import worker_registration
 from rq.executions import Execution
 from rq.job import Job
@@ -221,11 +221,14 @@ class GameWorker(SimpleWorker):
 
     def _set_ip_address(self, connection) -> None:
         """RQ's first call to Redis, in __init__: a worker started while Redis is away waits for it
-        here (one line), instead of exiting as RQ's start does."""
+        here (one line), instead of exiting as RQ's start does. A Redis that refuses its password
+        is no outage to wait out: the worker stops (django-rq says why)."""
         waiting = False
         while True:
             try:
                 return super()._set_ip_address(connection)
+            except AuthenticationError:
+                raise
             except RedisError as error:
                 if not waiting:
                     logger.warning(

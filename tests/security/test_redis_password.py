@@ -114,7 +114,7 @@ def test_a_wrong_password_is_a_503_naming_redis_without_showing_it(client, locke
     assert response.status_code == 503
     body = response.json()
     assert body["status"] == "error" and body["redis"] == "error" and body["database"] == "ok"
-    assert set(body) == {"status", "database", "redis", "queues", "workers"}
+    assert set(body) == {"status", "database", "redis", "queues", "workers", "quarantined"}
     assert_no_secret(response.content.decode(), locked_redis.password, wrong)
 
 
