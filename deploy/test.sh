@@ -2,7 +2,8 @@
 # The whole test suite against real PostgreSQL and Redis: `make test` (or `deploy/test.sh [pytest args]`).
 # Creates .venv and installs requirements.txt when needed; starts PostgreSQL and Redis when they are
 # down and this machine has them. Runs ruff's checks (complexity included) and its format check first.
-# Fails when pytest ran no test.
+# Fails when pytest ran no test. Without arguments, the slow tests (those that start processes)
+# and the others run side by side (see below).
 # `deploy/test.sh --fast [pytest args]` (`make test-fast`): only the tests that start no process
 # (pytest -m "not slow"), without the lint checks: the loop to run while working.
 set -euo pipefail
@@ -54,13 +55,42 @@ else
   "$PY" -m ruff check .
   "$PY" -m ruff format --check .
 fi
+# pytest's status, with "collected nothing" (5) turned into a loud failure.
+checked() {
+  if [ "$1" -eq 5 ]; then
+    echo "error: pytest collected no test${2:+ ($2)}" >&2
+    return 1
+  fi
+  return "$1"
+}
+
+# The whole suite, with no arguments: the tests that start processes (mostly waiting on workers,
+# servers and browsers) and the others (busy on the CPU) run side by side, each on a Redis database
+# of its own, which takes about half the time of one after the other. Their databases are their own
+# already (tests/settings.py). Any argument, or TEST_REDIS_URL, runs one pytest as asked.
+if [ "$fast" = false ] && [ "$#" -eq 0 ] && [ -z "${TEST_REDIS_URL:-}" ]; then
+  echo "==> pytest: the tests that start processes here; the others side by side, shown when they end"
+  quick_log=$(mktemp)
+  set +e
+  TEST_REDIS_URL="redis://127.0.0.1:6379/$((1 + $$ % 7))" "$PY" -m pytest -m "not slow" -p no:cacheprovider >"$quick_log" 2>&1 &
+  quick=$!
+  TEST_REDIS_URL="redis://127.0.0.1:6379/$((8 + $$ % 7))" "$PY" -m pytest -m slow -p no:cacheprovider
+  slow_status=$?
+  wait "$quick"
+  quick_status=$?
+  set -e
+  echo "==> pytest -m 'not slow' (run side by side)"
+  cat "$quick_log"
+  rm -f "$quick_log"
+  status=0
+  checked "$slow_status" "-m slow" || status=1
+  checked "$quick_status" "-m 'not slow'" || status=1
+  exit "$status"
+fi
+
 echo "==> pytest"
 set +e
 "$PY" -m pytest "$@"
 status=$?
 set -e
-if [ "$status" -eq 5 ]; then
-  echo "error: pytest collected no test" >&2
-  exit 1
-fi
-exit "$status"
+checked "$status"

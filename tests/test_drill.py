@@ -57,12 +57,15 @@ def test_reduced_drill_with_every_fault_but_pg_restart(processes):
     faults = "redis-stop,sigkill,flushall,poison,killer,redis-hang"
     result = drill(processes, "--workers", "2", "--fleets", "300", "--faults", faults)
     assert_nothing_lost_doubled_or_wedged(result)
+    assert result["redis_stop_recovery_s"] is not None and result["flushall_recovery_s"] is not None, result
     assert all(seconds is not None and seconds < 30 for seconds in result["sigkill_recovery_s"]), result
     assert_hang_answered(result)
     assert len(result["quarantined"]) == 2, result
 
 
-@pytest.mark.parametrize("fault", ["sigkill", "flushall", "redis-stop", "poison", "killer", "redis-hang"])
+# Alone, the faults whose own figures the run above cannot tell apart (Redis's stop, wipe and hang
+# are checked there: each has its recovery time, the hang its timings).
+@pytest.mark.parametrize("fault", ["sigkill", "poison", "killer"])
 def test_each_fault_alone(processes, fault):
     result = drill(processes, "--workers", "2", "--fleets", "100", "--faults", fault)
     assert_nothing_lost_doubled_or_wedged(result)
@@ -75,10 +78,6 @@ def test_each_fault_alone(processes, fault):
             assert kinds == {"failed": 4}, result
         else:  # runs already applying it when it was quarantined may add a crash or two
             assert set(kinds) == {"crashed"} and kinds["crashed"] >= 3, result
-    elif fault == "redis-hang":
-        assert_hang_answered(result)
-    else:
-        assert result[f"{fault.replace('-', '_')}_recovery_s"] is not None, result
 
 
 @pytest.mark.django_db
