@@ -39,7 +39,7 @@ from django.conf import settings
 from django.db import transaction
 from redis import Redis
 from redis.commands.core import Script
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 from rq import Queue, Retry
 from rq.job import Job
 from rq.utils import now, utcformat
@@ -578,7 +578,7 @@ def put_many(events: Sequence[PendingEvent]) -> list[bool]:
     ]
     retry = Retry(max=len(settings.GAME_EVENT_RETRY_DELAYS), interval=settings.GAME_EVENT_RETRY_DELAYS)
     statuses = [rq_compat.live_statuses_arg(), rq_compat.QUEUED, rq_compat.SCHEDULED]
-    pipe = queue.connection.pipeline(transaction=False)
+    calls = []
     for event in events:
         job = queue.create_job(
             event.func,
@@ -594,12 +594,29 @@ def put_many(events: Sequence[PendingEvent]) -> list[bool]:
         job.enqueued_at = datetime.now(UTC)
         now = job.enqueued_at.timestamp()
         fields = rq_compat.lean_job_fields(job, queued_now=event.at.timestamp() <= now)
-        write(
-            keys=[job.key, *shared_keys],
-            args=[job.id, event.at.timestamp(), now, queue.key, *statuses, *fields],
-            client=pipe,
+        calls.append(
+            ([job.key, *shared_keys], [job.id, event.at.timestamp(), now, queue.key, *statuses, *fields])
         )
-    return [bool(created) for created in pipe.execute()]
+    return [bool(created) for created in _pipelined(queue.connection, write, calls)]
+
+
+def _pipelined(connection: Redis, script: Script, calls: list[tuple[list, list]]) -> list:
+    """Run `script` once per (keys, args) in one pipeline: one round trip. redis-py's own way
+    (script(client=pipeline)) asks Redis SCRIPT EXISTS before each pipeline, a second round trip;
+    here the EVALSHAs go alone, and should Redis not hold the script (the first call of a process,
+    a restarted Redis), none of them ran: it is loaded and the pipeline sent again."""
+    try:
+        return _evalsha_all(connection, script, calls)
+    except NoScriptError:
+        connection.script_load(script.script)
+        return _evalsha_all(connection, script, calls)
+
+
+def _evalsha_all(connection: Redis, script: Script, calls: list[tuple[list, list]]) -> list:
+    pipe = connection.pipeline(transaction=False)
+    for keys, args in calls:
+        pipe.evalsha(script.sha, len(keys), *keys, *args)
+    return pipe.execute()
 
 
 _scripts: dict[tuple[int, str], Script] = {}
