@@ -122,7 +122,7 @@ class Run:
         """This run's instance of a kind (a kind may read another's rows, e.g. the NPC bases)."""
         return next(kind for kind in self.kinds if isinstance(kind, cls))
 
-    def applied_keys(self) -> set[tuple[str, int]]:
+    def applied_keys(self) -> set[Key]:
         return {event.key for event in self.applied}
 
 
@@ -232,7 +232,7 @@ def _unavailable(error: BaseException) -> bool:
 
 def _quarantined() -> set[Key]:
     """The quarantined events (galactic.events.attempts), by key: every run leaves them alone."""
-    from galactic.events.models import QuarantinedEvent  # the events app knows no game; lazily
+    from galactic.events.models import QuarantinedEvent  # imported here: apps import this module early
 
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT job_id FROM {QuarantinedEvent._meta.db_table}")
