@@ -61,7 +61,7 @@ class LoginGate:
         self.get_response = get_response
         # Paid here, when the web process starts, and not by the first refused attempts in each
         # process while other requests queue behind them: the URL reverse map (the first reverse()
-        # builds it for every route: 50-150 ms of CPU) and the refusal page's compiled template.
+        # builds it for every route: 60-80 ms of CPU) and the refusal page's compiled template.
         self.login_paths = {reverse("login"), reverse("admin:login")}
         get_template(REFUSAL_TEMPLATE)
         self.busy_pages: dict[str, str] = {}  # the "one login at a time" page, by login path
