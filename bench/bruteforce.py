@@ -1,6 +1,7 @@
 """Brute force on the login: other players' API latency with and without 200 wrong passwords.
 
     .venv/bin/python -m bench.bruteforce [--attempts 200] [--concurrency 8] [--web-workers 3]
+                                         [--diagnose] [--attacker-process]
 
 gunicorn runs as deployed (sync workers, DEBUG off, Django's default PBKDF2 password hasher) on a
 private database and Redis. Eight other players read their home planet through the API with their
@@ -16,20 +17,43 @@ tokens, each once every 100 ms (80 requests/s in all), while:
 
 Each attack window is measured from its first attempt to its last answer (at least 5 s). Target:
 the other players' p95 during the throttled attack is within 2x the baseline's.
+
+--diagnose adds, for each server, where the other players' time went (`diagnosis`): their latency
+while a password was being checked, while only refusals were being answered, and after the
+attack's last answer; the time gunicorn spent on each kind of request (its access log, which the
+plain run does not write); and the CPU seconds of gunicorn, PostgreSQL, Redis and this load
+generator during the attack. --attacker-process runs the attacker in a process of its own, so that
+its threads do not share this process's GIL with the readers' (a real attacker is elsewhere).
 """
 
 from __future__ import annotations
 
 import argparse
 import http.client
+import io
+import logging
+import multiprocessing
+import os
 import re
 import threading
 import time
-from collections import Counter
+from collections import Counter, defaultdict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from urllib.parse import urlencode
 
-from bench.harness import PYTHON, Stack, distribution, emit, free_port, note, wait_until
+from bench.harness import (
+    PYTHON,
+    CpuMeter,
+    Stack,
+    children_of,
+    distribution,
+    emit,
+    free_port,
+    note,
+    wait_until,
+)
 
 READERS = 8
 READ_INTERVAL = 0.1  # seconds between two reads of one player
@@ -90,13 +114,14 @@ class Readers:
         }
 
 
-def attack(port: int, attempts: int, concurrency: int) -> dict:
-    """ATTEMPTS wrong passwords for `victim`, CONCURRENCY at a time, with one visitor session."""
+def attack(port: int, attempts: int, concurrency: int) -> list[tuple[float, float, int | str]]:
+    """ATTEMPTS wrong passwords for `victim`, CONCURRENCY at a time, with one visitor session:
+    (start, end, status) of each, on the monotonic clock (shared by every process of the machine)."""
     _, headers, page = call(port, "GET", "/login/")
     cookie = headers["Set-Cookie"].split(";")[0]
     token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1).decode()
 
-    def guess(n: int) -> tuple[int | str, float]:
+    def guess(n: int) -> tuple[float, float, int | str]:
         body = urlencode({"csrfmiddlewaretoken": token, "username": "victim", "password": f"guess-{n}"})
         start = time.monotonic()
         status, _, _ = call(
@@ -106,28 +131,172 @@ def attack(port: int, attempts: int, concurrency: int) -> dict:
             body.encode(),
             {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"},
         )
-        return status, time.monotonic() - start
+        return start, time.monotonic(), status
 
     with ThreadPoolExecutor(concurrency) as pool:
-        answers = list(pool.map(guess, range(attempts)))
+        return list(pool.map(guess, range(attempts)))
+
+
+def attack_summary(answers: list[tuple[float, float, int | str]]) -> dict:
     return {
-        "statuses": {str(k): v for k, v in Counter(s for s, _ in answers).items()},
-        "latency_ms": distribution(took for _, took in answers),
+        "statuses": {str(k): v for k, v in Counter(status for _, _, status in answers).items()},
+        "latency_ms": distribution(end - start for start, end, _ in answers),
     }
 
 
-def phase(port: int, players: list[dict], attempts: int, concurrency: int) -> dict:
+def phase(port: int, players: list[dict], args: argparse.Namespace, meter: CpuMeter | None) -> dict:
+    attacker = multiprocessing.get_context("spawn").Pool(1) if args.attacker_process else None
+    if attacker is not None:
+        attacker.apply(time.monotonic)  # started before the window opens
     with Readers(port, players) as readers:
         time.sleep(1.0)  # readers warm
+        if meter:
+            meter.start()
         start = time.monotonic()
-        attacked = attack(port, attempts, concurrency)
+        if attacker is None:
+            answers = attack(port, args.attempts, args.concurrency)
+        else:
+            answers = attacker.apply(attack, (port, args.attempts, args.concurrency))
         took = time.monotonic() - start
+        cpu = meter.stop() if meter else None
         end = max(time.monotonic(), start + MIN_WINDOW)
         time.sleep(max(0.0, end - time.monotonic()))
-    return {
+    if attacker is not None:
+        attacker.close()
+        attacker.join()
+    result = {
         "attack_seconds": round(took, 2),
-        "attack": attacked,
+        "attack": attack_summary(answers),
         "others": readers.between(start, end),
+    }
+    if meter:
+        result["diagnosis"] = {
+            "others_ms": others_by_moment(readers.samples, answers, start, end),
+            "cpu_seconds_during_attack": {name: round(seconds, 2) for name, seconds in cpu.items()},
+        }
+    return result
+
+
+def others_by_moment(samples: list, answers: list, start: float, end: float) -> dict:
+    """The other players' latency split by what the attack was doing when their request was in
+    flight: a password being checked (an attempt answered other than 429 in flight), only refusals
+    being answered, or nothing any more (after the attack's last answer)."""
+    checks = [(began, ended) for began, ended, status in answers if status != 429]
+    last_answer = max(ended for _, ended, _ in answers)
+    moments: dict[str, list[float]] = defaultdict(list)
+    for at, took, _ in samples:
+        if not start <= at < end:
+            continue
+        if any(began < at + took and at < ended for began, ended in checks):
+            moments["during_a_password_check"].append(took)
+        elif at < last_answer:
+            moments["during_refusals_only"].append(took)
+        else:
+            moments["after_the_attack"].append(took)
+    return {
+        "password_checks_seconds": round(sum(ended - began for began, ended in checks), 2),
+        **{name: distribution(values) for name, values in moments.items()},
+        "timeline": timeline(samples, answers, start),
+    }
+
+
+def timeline(samples: list, answers: list, start: float, step: float = 0.1) -> list[str]:
+    """From the attack's first attempt to its last answer (and one step beyond), one line per
+    STEP: the other players' requests started then (count, slowest), the attempts answered then,
+    and whether a password was being checked."""
+    checks = [(began, ended) for began, ended, status in answers if status != 429]
+    last_answer = max(ended for _, ended, _ in answers)
+    lines = []
+    at = start
+    while at < last_answer + step:
+        reads = [took for began, took, _ in samples if at <= began < at + step]
+        answered = Counter(status for _, ended, status in answers if at <= ended < at + step)
+        checking = any(began < at + step and at < ended for began, ended in checks)
+        lines.append(
+            f"{(at - start) * 1000:5.0f} ms: {len(reads)} reads, slowest "
+            f"{max(reads, default=0) * 1000:.0f} ms; answered {dict(answered)}"
+            + ("; checking a password" if checking else "")
+        )
+        at += step
+    return lines
+
+
+# gunicorn's access log, with --diagnose: status, microseconds in the worker, method and path
+ACCESS_FORMAT = "%(s)s %(D)s %(m)s %(U)s"
+MARK = "/bench-mark-attack-starts"  # a request (404) whose log line splits baseline from attack
+
+
+def server_time_by_kind(access_log: Path) -> dict:
+    """The time gunicorn's workers spent on each kind of request (from accept to the last byte
+    written; the time a connection waited in the listen backlog is not in it), baseline and attack."""
+    kinds: dict[str, list[float]] = defaultdict(list)
+    part = "baseline"
+    for line in access_log.read_text().splitlines():
+        fields = line.split()
+        if len(fields) != 4 or not fields[1].isdigit():
+            continue
+        status, micros, method, path = fields
+        if path == MARK:
+            part = "attack"
+            continue
+        kind = "reader" if path.startswith("/api/planets/") else f"{method} {path} {status}"
+        kinds[f"{part}: {kind}"].append(int(micros) / 1e6)
+    return {kind: distribution(values) for kind, values in sorted(kinds.items())}
+
+
+def refusal_cpu_ms(stack: Stack, calls: int = 500) -> dict:
+    """In this process, on a fresh WSGI application: the CPU (ms) of making it (what a web process
+    does when it starts), of its first login attempt refused as "busy", and of a warm one (the mean
+    of CALLS). Django's log line for each 4xx answer is left out."""
+    from django.core.wsgi import get_wsgi_application
+
+    body = b"username=victim&password=guess"
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/login/",
+        "SCRIPT_NAME": "",
+        "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8000",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "HTTP_HOST": "127.0.0.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "CONTENT_TYPE": "application/x-www-form-urlencoded",
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.url_scheme": "http",
+        "wsgi.errors": io.StringIO(),
+    }
+    statuses: list[str] = []
+
+    def refuse(application) -> None:
+        response = application(
+            {**environ, "wsgi.input": io.BytesIO(body)}, lambda s, h, e=None: statuses.append(s)
+        )
+        b"".join(response)
+        response.close()
+
+    def cpu_ms(work: Callable[[], object]) -> float:
+        start = time.process_time()
+        work()
+        return (time.process_time() - start) * 1000
+
+    busy = stack.redis()
+    busy.set("gc:login:busy:account:victim", "1", ex=60)  # another attempt is being checked
+    logging.disable(logging.WARNING)
+    try:
+        made: list = []
+        start_ms = cpu_ms(lambda: made.append(get_wsgi_application()))
+        first_ms = cpu_ms(lambda: refuse(made[0]))
+        warm_ms = cpu_ms(lambda: [refuse(made[0]) for _ in range(calls)]) / calls
+    finally:
+        logging.disable(logging.NOTSET)
+        busy.delete("gc:login:busy:account:victim")
+    if set(statuses) != {"429 Too Many Requests"}:
+        raise RuntimeError(f"the refusals were not all 429: {Counter(statuses)}")
+    return {
+        "process_start": round(start_ms, 1),
+        "first_refusal": round(first_ms, 1),
+        "refusal": round(warm_ms, 3),
     }
 
 
@@ -140,13 +309,20 @@ def baseline(port: int, players: list[dict]) -> dict:
     return readers.between(start, end)
 
 
-def gunicorn(stack: Stack, port: int, workers: int, throttle: bool):
-    proc = stack.spawn(
+def gunicorn(stack: Stack, port: int, workers: int, throttle: bool, access_log: Path | None = None):
+    command = [
+        PYTHON,
+        "-m",
         "gunicorn",
-        [PYTHON, "-m", "gunicorn", "galactic.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(workers)],
-        LOGIN_THROTTLE=str(throttle).lower(),
-        LOGIN_FAILURE_LIMIT="10",
-    )
+        "galactic.wsgi",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+    ]
+    if access_log is not None:
+        command += ["--access-logfile", str(access_log), "--access-logformat", ACCESS_FORMAT]
+    proc = stack.spawn("gunicorn", command, LOGIN_THROTTLE=str(throttle).lower(), LOGIN_FAILURE_LIMIT="10")
 
     def up() -> bool:
         try:
@@ -173,7 +349,8 @@ def run_server(stack: Stack, readers: list[dict], args: argparse.Namespace, thro
     AccessAttempt.objects.all().delete()
     stack.redis().flushdb()  # the lockouts mirrored there
     port = free_port()
-    web = gunicorn(stack, port, args.web_workers, throttle)
+    access_log = stack.log_dir / f"access-{port}.log" if args.diagnose else None
+    web = gunicorn(stack, port, args.web_workers, throttle, access_log)
     for player in readers:  # each web worker's first requests (imports, connections)
         call(
             port,
@@ -181,8 +358,22 @@ def run_server(stack: Stack, readers: list[dict], args: argparse.Namespace, thro
             f"/api/planets/{player['home']}",
             headers={"Authorization": f"Token {player['token']}"},
         )
-    result = {"baseline": baseline(port, readers), **phase(port, readers, args.attempts, args.concurrency)}
+    result = {"baseline": baseline(port, readers)}
+    meter = None
+    if args.diagnose:
+        call(port, "GET", MARK)
+        meter = CpuMeter(
+            {
+                "gunicorn": [web.pid, *children_of(web.pid)],
+                "postgres": stack.postgres_backends(),
+                "redis": [stack.redis_proc.pid],
+                "load_generator": [os.getpid()],
+            }
+        )
+    result.update(phase(port, readers, args, meter))
     stack.stop(web)
+    if access_log is not None:
+        result["diagnosis"]["server_ms"] = server_time_by_kind(access_log)
     return result
 
 
@@ -193,13 +384,23 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--attempts", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--web-workers", type=int, default=3, help="gunicorn workers (WEB_CONCURRENCY)")
+    parser.add_argument("--diagnose", action="store_true", help="where the other players' time went")
+    parser.add_argument(
+        "--attacker-process", action="store_true", help="the attacker in a process of its own"
+    )
+    parser.add_argument(
+        "--throttled-only", action="store_true", help="skip the server without login throttling"
+    )
     args = parser.parse_args(argv)
     with Stack("bruteforce", LOG_LEVEL="ERROR") as stack:
+        refusal_cpu = refusal_cpu_ms(stack) if args.diagnose else None  # before anything warms Django
         readers = players()
         note("bruteforce: throttled (LOGIN_FAILURE_LIMIT 10)")
         throttled = run_server(stack, readers, args, throttle=True)
-        note("bruteforce: no login throttling (LOGIN_THROTTLE=false)")
-        unthrottled = run_server(stack, readers, args, throttle=False)
+        unthrottled = None
+        if not args.throttled_only:
+            note("bruteforce: no login throttling (LOGIN_THROTTLE=false)")
+            unthrottled = run_server(stack, readers, args, throttle=False)
         machine = stack.machine()
     base_p95 = throttled["baseline"]["latency_ms"]["p95"]
     attacked_p95 = throttled["others"]["latency_ms"]["p95"]
@@ -211,8 +412,9 @@ def main(argv: list[str] | None = None) -> dict:
         "unthrottled": unthrottled,
         "others_p95_ratio_throttled": ratio,
         "others_p95_ratio_unthrottled": round(unthrottled["others"]["latency_ms"]["p95"] / base_p95, 2)
-        if base_p95
+        if base_p95 and unthrottled
         else None,
+        **({"refusal_cpu_ms": refusal_cpu} if refusal_cpu else {}),
         "target": {"others_p95_ratio_max": 2.0},
         "meets_target": ratio is not None and ratio <= 2.0,
         "machine": machine,

@@ -274,6 +274,16 @@ AUTHENTICATION_BACKENDS = [
     "galactic.http.throttle.LoginThrottleBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
+# Django's default hashers, the first (PBKDF2, which every new password gets) computing its rounds
+# at the lowest CPU priority: a password check uses only the CPU the other requests leave
+# (galactic/passwords.py). Same algorithm and rounds: existing password hashes stay valid.
+PASSWORD_HASHERS = [
+    "galactic.passwords.LowPriorityPBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
 # LOGIN_THROTTLE=false turns all of it off (a load test's own server, say).
 AXES_ENABLED: bool = env.bool("LOGIN_THROTTLE", default=True)
 # After this many failed logins for one account, or from one client address, further attempts are

@@ -32,10 +32,12 @@ from django.db.models import Max, Sum
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
-from django.template.loader import render_to_string
+from django.template.loader import get_template, render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.csp import build_policy
+from redis import Redis
+from redis.commands.core import Script
 from redis.exceptions import RedisError
 
 from galactic.events import queue
@@ -45,6 +47,7 @@ log = logging.getLogger(__name__)
 
 HOLD_SECONDS = 10  # an attempt's hold on its account and address; longer than any password check
 FIELDS = {"ip_address": "address", "username": "account"}  # axes' lockout parameters, our key names
+REFUSAL_TEMPLATE = "game/locked_out.html"
 
 
 def _key(kind: str, field: str, value: str) -> str:
@@ -56,9 +59,15 @@ class LoginGate:
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
+        # Paid here, when the web process starts, and not by the first refused attempts in each
+        # process while other requests queue behind them: the URL reverse map (the first reverse()
+        # builds it for every route: 60-80 ms of CPU) and the refusal page's compiled template.
+        self.login_paths = {reverse("login"), reverse("admin:login")}
+        get_template(REFUSAL_TEMPLATE)
+        self.busy_pages: dict[str, str] = {}  # the "one login at a time" page, by login path
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.method != "POST" or not settings.AXES_ENABLED or request.path_info not in _login_paths():
+        if request.method != "POST" or not settings.AXES_ENABLED or request.path_info not in self.login_paths:
             return self.get_response(request)
         who = {
             "ip_address": client_address(request) or "",
@@ -66,24 +75,54 @@ class LoginGate:
         }
         if not queue.breaker.allows():  # Redis failed moments ago: on to axes at once
             return self.get_response(request)
+        locks = [_key("locked", field, value) for field, value in who.items()]
+        held = [_key("busy", field, value) for field, value in who.items()]
         try:
             conn = queue.get_connection()
-            locked_ms = max(conn.pttl(_key("locked", field, value)) for field, value in who.items())
-            if locked_ms > 0:
-                return refusal(request, locked=True, retry_after=math.ceil(locked_ms / 1000))
-            held = _hold(conn, [_key("busy", field, value) for field, value in who.items()])
+            verdict = _script(conn)(keys=[*locks, *held], args=[HOLD_SECONDS])
         except RedisError as error:
             queue.breaker.trip(error)
             log.warning("login gate not checked (Redis: %s); the attempt goes on", error)
             return self.get_response(request)
-        if held is None:
-            return refusal(request, locked=False, retry_after=max(1, settings.LOGIN_RETRY_SECONDS))
+        if verdict > 0:
+            return refusal(request, locked=True, retry_after=math.ceil(verdict / 1000))
+        if verdict == 0:
+            return self.busy(request)
         response = None
         try:
             response = self.get_response(request)
             return response
         finally:
             _let_go(conn, held, succeeded=response is not None and response.status_code == 302)
+
+    def busy(self, request: HttpRequest) -> HttpResponse:
+        """The refusal of an attempt while another is checked: the commonest answer under a brute
+        force, the same page every time (rendered once per login path)."""
+        if request.path not in self.busy_pages:
+            self.busy_pages[request.path] = _page(busy=True, login_url=request.path)
+        retry_after = max(1, math.ceil(settings.LOGIN_RETRY_SECONDS))
+        return _refusal_response(self.busy_pages[request.path], retry_after)
+
+
+# The gate's decision in one round trip. KEYS: the lockout marks of the address and the account,
+# then their holds; ARGV[1]: a hold's lifetime (s). The remaining lockout in ms when either is
+# locked out; 0 when either is held by another attempt; otherwise -1, both held now (all or none).
+_GATE_SCRIPT = """
+local locked = math.max(redis.call('PTTL', KEYS[1]), redis.call('PTTL', KEYS[2]))
+if locked > 0 then return locked end
+if redis.call('EXISTS', KEYS[3], KEYS[4]) > 0 then return 0 end
+redis.call('SET', KEYS[3], '1', 'EX', ARGV[1])
+redis.call('SET', KEYS[4], '1', 'EX', ARGV[1])
+return -1
+"""
+_scripts: dict[int, Script] = {}
+
+
+def _script(conn: Redis) -> Script:
+    """The gate's script, registered once per client (it loads itself into Redis when missing)."""
+    if id(conn) not in _scripts:
+        _scripts[id(conn)] = conn.register_script(_GATE_SCRIPT)
+    return _scripts[id(conn)]
 
 
 def _let_go(conn, held: list[str], *, succeeded: bool) -> None:
@@ -101,29 +140,22 @@ def _let_go(conn, held: list[str], *, succeeded: bool) -> None:
             pipe.execute()
 
 
-def _login_paths() -> set[str]:
-    return {reverse("login"), reverse("admin:login")}
-
-
-def _hold(conn, keys: list[str]) -> list[str] | None:
-    """Take every key, or none: None when one of them is held."""
-    taken: list[str] = []
-    for key in keys:
-        if not conn.set(key, "1", nx=True, ex=HOLD_SECONDS):
-            if taken:
-                conn.delete(*taken)
-            return None
-        taken.append(key)
-    return taken
-
-
 def refusal(request: HttpRequest, *, locked: bool, retry_after: int) -> HttpResponse:
-    """The 429 page, made without the session or the database (the CSP middleware, further in,
-    never sees this answer: its policy is set here)."""
+    """The 429 page, made without the session or the database."""
     minutes = max(1, math.ceil(retry_after / 60))
     until = timezone.now() + timedelta(seconds=retry_after)
-    context = {"busy": not locked, "minutes": minutes, "until": until, "login_url": request.path}
-    response = HttpResponse(render_to_string("game/locked_out.html", context), status=429)
+    page = _page(busy=not locked, minutes=minutes, until=until, login_url=request.path)
+    return _refusal_response(page, retry_after)
+
+
+def _page(**context: object) -> str:
+    return render_to_string(REFUSAL_TEMPLATE, context)
+
+
+def _refusal_response(page: str, retry_after: int) -> HttpResponse:
+    """429 with the page and Retry-After (the CSP middleware, further in, never sees this answer:
+    its policy is set here)."""
+    response = HttpResponse(page, status=429)
     response["Retry-After"] = str(retry_after)
     response["Content-Security-Policy"] = build_policy(settings.PLAYERS_CSP)
     return response

@@ -2,8 +2,8 @@
 
 Logins: django-axes counts failed logins per account and per client address in the database;
 `LoginThrottleBackend` sits first in AUTHENTICATION_BACKENDS, so an attempt it refuses never
-reaches the password hasher (the expensive part, ~1 s of CPU each). Operators lift a lockout by
-deleting its "access attempt" in the admin.
+reaches the password hasher (the expensive part: a few hundred ms of CPU each). Operators lift a
+lockout by deleting its "access attempt" in the admin.
 
 Writes: a fixed-window counter per player in Redis (one INCR and one EXPIRE, one round trip), so
 the limit holds across every web process and box. When Redis does not answer, the write goes

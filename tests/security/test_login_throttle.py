@@ -225,11 +225,20 @@ def test_an_attempt_while_another_is_being_checked_is_refused_unhashed(
     response = attempt(path, "alice", "pw")
     assert response.status_code == 429 and response["Retry-After"] == "1"
     assert "Another login for this account or from your address" in response.content.decode()
+    assert f'href="{path}"' in response.content.decode()  # back to the login it came from
     assert len(hashes) == hashed and not AccessAttempt.objects.exists()  # not counted either
+    assert redis_conn.keys("gc:login:*") == [key.encode()]  # the refused attempt held nothing
 
     redis_conn.delete(key)
     assert logged_in(attempt("/login/", "alice", "pw"))
     assert not redis_conn.keys("gc:login:*")  # released after the attempt
+
+
+def test_the_busy_answer_says_when_to_retry_in_whole_seconds(make_player, settings, redis_conn):
+    settings.LOGIN_RETRY_SECONDS = 1.5
+    make_player("alice")
+    redis_conn.set("gc:login:busy:account:alice", "1", ex=10)
+    assert attempt("/login/", "alice", "pw")["Retry-After"] == "2"  # an integer, as HTTP wants
 
 
 def test_without_redis_logins_are_still_checked(make_player, settings, redis_conn):
