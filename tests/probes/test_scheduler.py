@@ -75,7 +75,10 @@ def test_two_schedulers_at_once_keep_one_registration(redis_conn, processes):
     wait_for(lambda: run_ids(redis_conn), timeout=15)
     # then several more passes each (one may skip a pass while the other holds rq-scheduler's lock)
     seen = [passes(p) for p in pair]
-    wait_for(lambda: all(passes(p) >= n + 3 or p.poll() is not None for p, n in zip(pair, seen)), timeout=15)
+    wait_for(
+        lambda: all(passes(p) >= n + 3 or p.poll() is not None for p, n in zip(pair, seen, strict=True)),
+        timeout=15,
+    )
     assert all(proc.poll() is None for proc in pair), processes.logs()
 
     assert registrations(redis_conn) == ["probe-update"]
