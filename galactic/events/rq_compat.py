@@ -8,8 +8,12 @@ workers, registries, the django-rq dashboard) go wrong. So:
 - every key name and status the scripts use comes from here, derived from RQ's own classes, and
   reaches the Lua as KEYS or ARGV: no script spells an RQ key or status;
 - every call of a private RQ method or attribute, and every hand-made copy of one, is a function
-  here (GameWorker otherwise overrides only public methods of RQ's Worker: bootstrap, work,
-  request_stop, dequeue_job_and_maintain_ttl, execute_job, perform_job, serialize, teardown);
+  here (GameWorker otherwise overrides public methods of RQ's Worker: bootstrap, work,
+  request_stop, dequeue_job_and_maintain_ttl, execute_job, perform_job, serialize, teardown,
+  heartbeat, check_for_suspension, run_maintenance_tasks, handle_exception, handle_job_failure;
+  and one private one, _set_ip_address, RQ's first Redis call in Worker.__init__, where a worker
+  started while Redis is away waits for it: tests/galactic/test_rq_contract.py checks that
+  __init__ still calls it);
 - tests/galactic/test_rq_contract.py builds each state through RQ's code and through ours and
   compares them; its first test fails when the installed rq, rq-scheduler or django-rq is not
   the version this module was checked against (rq 2.12.0, rq-scheduler 0.14.0, django-rq 4.2.0).

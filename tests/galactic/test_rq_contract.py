@@ -259,6 +259,20 @@ def test_claim_starts_a_job_as_rqs_worker_does(game_queue, redis_conn):
     assert job.started_at is not None and abs(job.started_at - execution.created_at) < timedelta(seconds=1)
 
 
+def test_a_workers_first_redis_call_is_still_set_ip_address(redis_conn):
+    """GameWorker waits for an absent Redis by overriding RQ's private _set_ip_address, the first
+    Redis call of Worker.__init__: it must still be called there, with the connection."""
+    seen = []
+
+    class Watching(SimpleWorker):
+        def _set_ip_address(self, connection) -> None:
+            seen.append(connection)
+            super()._set_ip_address(connection)
+
+    Watching(["game_events"], connection=redis_conn, name=WORKER)
+    assert seen == [redis_conn]
+
+
 def test_take_starts_a_job_as_rqs_worker_does(game_queue, redis_conn):
     """GameWorker starts the job it dequeued with queue.take (one script, which also refuses a job
     crash recovery took back): the same picture as RQ's prepare_execution + prepare_job_execution."""
