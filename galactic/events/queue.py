@@ -256,8 +256,8 @@ def liveness_key(worker_name: str) -> str:
 # execution hash, execution registry, the job's dependents. ARGV: job id, execution id, worker
 # name, now (epoch seconds), now (RQ's text form), heartbeat ttl, '1' when the job came through
 # the intermediate list, the seconds an execution registry entry outlives the ttl, the started
-# status. Returns false when the job was taken away, else {1, 1 if it was handed back after a
-# crash before, 1 if other jobs depend on it}.
+# status, the worker's busy state. Returns false when the job was taken away, else {1, 1 if it
+# was handed back after a crash before, 1 if other jobs depend on it}.
 _TAKE_SCRIPT = """
 local id, execution_id, worker, now, ttl = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[6])
 if ARGV[7] == '1' and redis.call('LREM', KEYS[1], 1, id) == 0 then return false end
@@ -270,7 +270,7 @@ redis.call('EXPIRE', KEYS[7], ttl + grace)
 redis.call('ZADD', KEYS[2], now + ttl, id .. ':' .. execution_id)
 redis.call('HSET', KEYS[3], 'status', ARGV[9], 'started_at', ARGV[5], 'last_heartbeat', ARGV[5],
     'worker_name', worker)
-redis.call('HSET', KEYS[5], 'current_job', id, 'state', 'busy', 'last_heartbeat', ARGV[5])
+redis.call('HSET', KEYS[5], 'current_job', id, 'state', ARGV[10], 'last_heartbeat', ARGV[5])
 redis.call('EXPIRE', KEYS[5], ttl)
 return {1, redis.call('HEXISTS', KEYS[4], 'crashes'), redis.call('EXISTS', KEYS[8])}
 """
@@ -300,7 +300,7 @@ def take(
         job.dependents_key,
     ]
     args = [job.id, execution_id, worker_name, started.timestamp(), utcformat(started), ttl]
-    args += [int(via_intermediate), rq_compat.EXECUTION_REGISTRY_GRACE, rq_compat.STARTED]
+    args += [int(via_intermediate), rq_compat.EXECUTION_REGISTRY_GRACE, rq_compat.STARTED, rq_compat.BUSY]
     answer = _script(rq_queue.connection, _TAKE_SCRIPT)(keys=keys, args=args)
     if not answer:
         return None

@@ -35,7 +35,7 @@ from rq.executions import Execution, ExecutionRegistry
 from rq.job import Job, JobStatus
 from rq.queue import Queue
 from rq.utils import now, parse_composite_key
-from rq.worker import Worker
+from rq.worker import Worker, WorkerStatus
 from rq.worker_registration import WORKERS_BY_QUEUE_KEY
 from rq_scheduler import Scheduler
 
@@ -108,6 +108,7 @@ QUEUED: str = JobStatus.QUEUED.value
 SCHEDULED: str = JobStatus.SCHEDULED.value
 STARTED: str = JobStatus.STARTED.value
 FAILED: str = JobStatus.FAILED.value
+BUSY: str = WorkerStatus.BUSY.value  # a worker's state while it runs a job
 
 
 def is_live(status: str | None) -> bool:
