@@ -2,8 +2,8 @@
 # The whole test suite against real PostgreSQL and Redis: `make test` (or `deploy/test.sh [pytest args]`).
 # Creates .venv and installs requirements.txt when needed; starts PostgreSQL and Redis when they are
 # down and this machine has them. Runs ruff's checks (complexity included) and its format check first.
-# Fails when pytest ran no test. Without arguments, the slow tests (those that start processes)
-# and the others run side by side (see below).
+# Fails when pytest ran no test. Without arguments, the suite runs in three parts side by side
+# (see below).
 # `deploy/test.sh --fast [pytest args]` (`make test-fast`): only the tests that start no process
 # (pytest -m "not slow"), without the lint checks: the loop to run while working.
 set -euo pipefail
@@ -64,26 +64,40 @@ checked() {
   return "$1"
 }
 
-# The whole suite, with no arguments: the tests that start processes (mostly waiting on workers,
-# servers and browsers) and the others (busy on the CPU) run side by side, each on a Redis database
-# of its own, which takes about half the time of one after the other. Their databases are their own
-# already (tests/settings.py). Any argument, or TEST_REDIS_URL, runs one pytest as asked.
+# The whole suite, with no arguments, in three pytest processes side by side, each on a Redis
+# database index of its own (their PostgreSQL databases are their own already, tests/settings.py):
+# the tests that start processes (mostly waiting on workers, servers and browsers) but the fault
+# drill, shown live; the drill's; and the others (busy on the CPU), both shown when they end. About
+# half the time of one after the other. Any argument, or TEST_REDIS_URL, runs one pytest as asked.
 if [ "$fast" = false ] && [ "$#" -eq 0 ] && [ -z "${TEST_REDIS_URL:-}" ]; then
-  echo "==> pytest: the tests that start processes here; the others side by side, shown when they end"
+  echo "==> pytest, three parts side by side: the tests that start processes (here), the fault"
+  echo "    drill's and the others (each shown when it ends)"
+  drill_log=$(mktemp)
   quick_log=$(mktemp)
   set +e
-  TEST_REDIS_URL="redis://127.0.0.1:6379/$((1 + $$ % 7))" "$PY" -m pytest -m "not slow" -p no:cacheprovider >"$quick_log" 2>&1 &
+  TEST_REDIS_URL="redis://127.0.0.1:6379/$((1 + $$ % 5))" "$PY" -m pytest -m "not slow" \
+    -p no:cacheprovider >"$quick_log" 2>&1 &
   quick=$!
-  TEST_REDIS_URL="redis://127.0.0.1:6379/$((8 + $$ % 7))" "$PY" -m pytest -m slow -p no:cacheprovider
+  TEST_REDIS_URL="redis://127.0.0.1:6379/$((6 + $$ % 5))" "$PY" -m pytest -m slow tests/test_drill.py \
+    -p no:cacheprovider >"$drill_log" 2>&1 &
+  drill=$!
+  trap 'kill "$quick" "$drill" 2>/dev/null' INT TERM  # Ctrl-C stops the parts in the background too
+  TEST_REDIS_URL="redis://127.0.0.1:6379/$((11 + $$ % 5))" "$PY" -m pytest -m slow \
+    --ignore=tests/test_drill.py -p no:cacheprovider
   slow_status=$?
+  wait "$drill"
+  drill_status=$?
   wait "$quick"
   quick_status=$?
   set -e
+  echo "==> pytest -m slow tests/test_drill.py (run side by side)"
+  cat "$drill_log"
   echo "==> pytest -m 'not slow' (run side by side)"
   cat "$quick_log"
-  rm -f "$quick_log"
+  rm -f "$drill_log" "$quick_log"
   status=0
   checked "$slow_status" "-m slow" || status=1
+  checked "$drill_status" "the fault drill" || status=1
   checked "$quick_status" "-m 'not slow'" || status=1
   exit "$status"
 fi
