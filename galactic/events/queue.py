@@ -808,15 +808,7 @@ def _after_crash(queue: Queue, job_id: str, worker: str, *, quarantined: bool, d
         attempts.record(job_id, "crashed", worker=worker, detail="its worker died mid-job; handed back")
         return
     attempts.record(job_id, "crashed", worker=worker, detail="its worker died mid-job; quarantined")
-    job = queue.fetch_job(job_id)
-    due = job.meta.get("due") if job is not None else None
-    attempts.quarantine(
-        job_id,
-        func=job.func_name if job is not None else "",
-        args=job.args if job is not None else (),
-        due=datetime.fromtimestamp(due, UTC) if due else None,
-        reason=attempts.crash_reason(),
-    )
+    _quarantine_crashed(queue, job_id)
 
 
 def _blame(queue: Queue, job_id: str, worker: str, event_ids: list[str]) -> None:
@@ -835,15 +827,23 @@ def _blame(queue: Queue, job_id: str, worker: str, event_ids: list[str]) -> None
         attempts.record(event_id, "crashed", worker=worker, detail=detail)
         if crashes > settings.GAME_EVENT_MAX_HANDBACKS:
             attempts.mark_quarantined(queue.connection, event_id)
-            job = queue.fetch_job(event_id)
-            due = job.meta.get("due") if job is not None else None
-            attempts.quarantine(
-                event_id,
-                func=job.func_name if job is not None else "",
-                args=job.args if job is not None else (),
-                due=datetime.fromtimestamp(due, UTC) if due else None,
-                reason=attempts.crash_reason(),
-            )
+            _quarantine_crashed(queue, event_id)
+
+
+def _quarantine_crashed(queue: Queue, job_id: str) -> None:
+    """Record the quarantine of an event whose crashes spent its budget, with what its job (if
+    Redis still has it) says of it: the function and arguments a release runs, the due time."""
+    from galactic.events import attempts
+
+    job = queue.fetch_job(job_id)
+    due = job.meta.get("due") if job is not None else None
+    attempts.quarantine(
+        job_id,
+        func=job.func_name if job is not None else "",
+        args=job.args if job is not None else (),
+        due=datetime.fromtimestamp(due, UTC) if due else None,
+        reason=attempts.crash_reason(),
+    )
 
 
 def _recover_stranded(queue: Queue) -> int:
