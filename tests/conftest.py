@@ -145,6 +145,25 @@ def processes(tmp_path: Path) -> Iterator[Processes]:
     procs.stop_all()
 
 
+def poison_fleet(fleet_id: int) -> None:
+    """A trigger that fails every update of one fleet, as a black-box test breaks an event: its
+    arrival can never be applied. cure_fleets() takes it away."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE OR REPLACE FUNCTION test_poison() RETURNS trigger AS $$ BEGIN "
+            "RAISE EXCEPTION 'poisoned fleet %', OLD.id; END $$ LANGUAGE plpgsql"
+        )
+        cursor.execute(
+            "CREATE TRIGGER test_poison BEFORE UPDATE ON fleets_fleet FOR EACH ROW "
+            f"WHEN (OLD.id = {int(fleet_id)}) EXECUTE FUNCTION test_poison()"
+        )
+
+
+def cure_fleets() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TRIGGER IF EXISTS test_poison ON fleets_fleet")
+
+
 def wait_for(predicate: Callable[[], object], timeout: float = 20, interval: float = 0.05) -> object:
     """Poll until predicate() is truthy; fail with a clear message after `timeout` seconds."""
     deadline = time.monotonic() + timeout

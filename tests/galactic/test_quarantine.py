@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
 
@@ -21,7 +20,7 @@ from fleets.models import Fleet
 from fleets.services import fleet_dispatch
 from galactic.events import attempts, queue, reconcile
 from galactic.events.models import EventAttempt, QuarantinedEvent
-from tests.conftest import wait_for
+from tests.conftest import cure_fleets, poison_fleet, wait_for
 from tests.jobs import runs
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -34,24 +33,6 @@ def staff_client(client):
     user = get_user_model().objects.create_user("ops", password="pw", is_staff=True, is_superuser=True)
     client.force_login(user)
     return client
-
-
-def poison(fleet_id: int) -> None:
-    """A trigger that fails every update of one fleet, as a black-box test would break an event."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "CREATE OR REPLACE FUNCTION test_poison() RETURNS trigger AS $$ BEGIN "
-            "RAISE EXCEPTION 'poisoned fleet %', OLD.id; END $$ LANGUAGE plpgsql"
-        )
-        cursor.execute(
-            "CREATE TRIGGER test_poison BEFORE UPDATE ON fleets_fleet FOR EACH ROW "
-            f"WHEN (OLD.id = {int(fleet_id)}) EXECUTE FUNCTION test_poison()"
-        )
-
-
-def cure() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("DROP TRIGGER IF EXISTS test_poison ON fleets_fleet")
 
 
 @pytest.fixture
@@ -75,9 +56,9 @@ def poisoned_fleet(make_player, redis_conn):
     )
     redis_conn.flushdb()
     reconcile.reconcile()  # its arrival, due now
-    poison(fleet.pk)
+    poison_fleet(fleet.pk)
     yield fleet
-    cure()
+    cure_fleets()
 
 
 def quarantined(job_id: str) -> bool:
@@ -138,7 +119,7 @@ def test_operators_release_a_quarantined_event(poisoned_fleet, processes, staff_
     [refused] = [m.message for m in still.context["messages"]]
     assert refused.endswith("still quarantined")
 
-    cure()
+    cure_fleets()
     done = staff_client.post(PAGE, {"action": "requeue", "job_id": job_id}, follow=True)
     assert [m.message for m in done.context["messages"]] == [
         f"{job_id}: released from quarantine; requeued, due now, with a fresh budget"
@@ -156,7 +137,7 @@ def test_send_home_releases_a_quarantined_arrival(poisoned_fleet, processes, sta
     job_id = schedules.arrival_job_id(poisoned_fleet.pk)
     processes.worker("--with-scheduler")
     wait_for(lambda: quarantined(job_id), timeout=60)
-    cure()
+    cure_fleets()
     response = staff_client.post(PAGE, {"action": "extra", "job_id": job_id}, follow=True)
     [message] = [m.message for m in response.context["messages"]]
     assert "sent home" in message and message.endswith("released from quarantine")

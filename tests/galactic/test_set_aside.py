@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 from rq import Queue
 from rq.registry import StartedJobRegistry
@@ -22,27 +21,15 @@ from galactic import timeline
 from galactic.events import attempts, queue
 from galactic.events.models import QuarantinedEvent
 from galactic.models import Planet
+from tests.conftest import cure_fleets, poison_fleet
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def poison(fleet_id: int) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "CREATE OR REPLACE FUNCTION test_set_aside() RETURNS trigger AS $$ BEGIN "
-            "RAISE EXCEPTION 'poisoned fleet %', OLD.id; END $$ LANGUAGE plpgsql"
-        )
-        cursor.execute(
-            "CREATE TRIGGER test_set_aside BEFORE UPDATE ON fleets_fleet FOR EACH ROW "
-            f"WHEN (OLD.id = {int(fleet_id)}) EXECUTE FUNCTION test_set_aside()"
-        )
 
 
 @pytest.fixture
 def cure():
     yield
-    with connection.cursor() as cursor:
-        cursor.execute("DROP TRIGGER IF EXISTS test_set_aside ON fleets_fleet")
+    cure_fleets()
 
 
 @pytest.fixture
@@ -73,7 +60,7 @@ def three_transports(make_player, redis_conn):
 def test_a_poisoned_arrival_is_set_aside_and_the_later_ones_land(three_transports, cure):
     target, (first, poisoned, last) = three_transports
     metal_before = Planet.objects.get(pk=target.pk).metal
-    poison(poisoned.pk)
+    poison_fleet(poisoned.pk)
 
     assert fleet_arrive(fleet_id=last.pk) is True  # applies the first, sets the poisoned one aside
 
@@ -88,7 +75,7 @@ def test_a_poisoned_arrival_is_set_aside_and_the_later_ones_land(three_transport
 
 def test_a_batch_holding_a_poisoned_arrival_fails_and_its_other_jobs_succeed_alone(three_transports, cure):
     _, (first, poisoned, last) = three_transports
-    poison(poisoned.pk)
+    poison_fleet(poisoned.pk)
     with pytest.raises(Exception, match="poisoned fleet"):
         fleet_arrive_many([first.pk, poisoned.pk, last.pk])  # its own event is in the batch
     # what came before the failing instant is applied (for good: game time is final), no more
@@ -184,7 +171,7 @@ def test_a_poisoned_mission_out_of_the_planet_is_set_aside_where_it_arrives(make
 
     away = transport(home.player, home.home.pk, target.home.pk, arrive_ago=5, return_ago=3)
     incoming = transport(sender.player, sender.home.pk, home.home.pk, arrive_ago=1, return_ago=-60)
-    poison(away.pk)
+    poison_fleet(away.pk)
     assert fleet_arrive(fleet_id=incoming.pk) is True
     assert Fleet.objects.get(pk=away.pk).status == "outbound"  # set aside, to fail in its own job
     assert Fleet.objects.get(pk=incoming.pk).status == "returning"
