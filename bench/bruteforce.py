@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import io
 import logging
 import multiprocessing
 import os
@@ -53,6 +52,7 @@ from bench.harness import (
     free_port,
     note,
     wait_until,
+    wsgi_call,
 )
 
 READERS = 8
@@ -251,29 +251,7 @@ def refusal_cpu_ms(stack: Stack, calls: int = 500) -> dict:
     from django.core.wsgi import get_wsgi_application
 
     body = b"username=victim&password=guess"
-    environ = {
-        "REQUEST_METHOD": "POST",
-        "PATH_INFO": "/login/",
-        "SCRIPT_NAME": "",
-        "QUERY_STRING": "",
-        "SERVER_NAME": "127.0.0.1",
-        "SERVER_PORT": "8000",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "HTTP_HOST": "127.0.0.1",
-        "REMOTE_ADDR": "127.0.0.1",
-        "CONTENT_TYPE": "application/x-www-form-urlencoded",
-        "CONTENT_LENGTH": str(len(body)),
-        "wsgi.url_scheme": "http",
-        "wsgi.errors": io.StringIO(),
-    }
-    statuses: list[str] = []
-
-    def refuse(application) -> None:
-        response = application(
-            {**environ, "wsgi.input": io.BytesIO(body)}, lambda s, h, e=None: statuses.append(s)
-        )
-        b"".join(response)
-        response.close()
+    form = "application/x-www-form-urlencoded"
 
     def cpu_ms(work: Callable[[], object]) -> float:
         start = time.process_time()
@@ -286,13 +264,14 @@ def refusal_cpu_ms(stack: Stack, calls: int = 500) -> dict:
     try:
         made: list = []
         start_ms = cpu_ms(lambda: made.append(get_wsgi_application()))
-        first_ms = cpu_ms(lambda: refuse(made[0]))
-        warm_ms = cpu_ms(lambda: [refuse(made[0]) for _ in range(calls)]) / calls
+        refuse = wsgi_call(made[0], "POST", "/login/", body=body, content_type=form)
+        first_ms = cpu_ms(refuse)
+        warm_ms = cpu_ms(lambda: [refuse() for _ in range(calls)]) / calls
     finally:
         logging.disable(logging.NOTSET)
         busy.delete("gc:login:busy:account:victim")
-    if set(statuses) != {"429 Too Many Requests"}:
-        raise RuntimeError(f"the refusals were not all 429: {Counter(statuses)}")
+    if set(refuse.statuses) != {429}:
+        raise RuntimeError(f"the refusals were not all 429: {Counter(refuse.statuses)}")
     return {
         "process_start": round(start_ms, 1),
         "first_refusal": round(first_ms, 1),

@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from bench.harness import Stack, cpu_seconds, emit, note
+from bench.harness import Stack, cpu_seconds, emit, note, wsgi_call
 
 BATCH = 50
 ROUNDS = 10  # each case's calls are timed in this many rounds
@@ -161,47 +161,6 @@ def profile(calls: list[Callable[[], object]], per_call: int = 1) -> dict:
         },
         "inclusive": inclusive,
     }
-
-
-def wsgi_call(application, method: str, path: str, token: str, body: bytes = b"") -> Callable[[], int]:
-    """A call of the WSGI application with a fresh environ each time, as gunicorn makes it."""
-    base = {
-        "REQUEST_METHOD": method,
-        "PATH_INFO": path,
-        "SCRIPT_NAME": "",
-        "QUERY_STRING": "",
-        "SERVER_NAME": "127.0.0.1",
-        "SERVER_PORT": "8000",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "HTTP_HOST": "127.0.0.1",
-        "HTTP_AUTHORIZATION": f"Token {token}",
-        "HTTP_CONNECTION": "close",
-        "REMOTE_ADDR": "127.0.0.1",
-        "wsgi.url_scheme": "http",
-        "wsgi.version": (1, 0),
-        "wsgi.multithread": False,
-        "wsgi.multiprocess": True,
-        "wsgi.run_once": False,
-        "wsgi.errors": io.StringIO(),
-    }
-    if body:
-        base.update(CONTENT_TYPE="application/json", CONTENT_LENGTH=str(len(body)))
-    statuses = []
-
-    def start_response(status: str, headers: list, exc_info: object = None) -> None:
-        statuses.append(int(status.split(" ", 1)[0]))
-
-    def call() -> int:
-        environ = dict(base, **{"wsgi.input": io.BytesIO(body)})
-        response = application(environ, start_response)
-        try:
-            b"".join(response)
-        finally:
-            response.close()
-        return statuses[-1]
-
-    call.statuses = statuses
-    return call
 
 
 def request_cases(count: int) -> dict[str, tuple[Callable[[], int], int]]:

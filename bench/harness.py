@@ -16,6 +16,7 @@ children those PIDs forked, found through /proc), never by name.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import math
 import os
@@ -409,3 +410,54 @@ def _cmdline(pid: int) -> bytes:
         return Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return b""
+
+
+def wsgi_call(
+    application,
+    method: str,
+    path: str,
+    token: str | None = None,
+    body: bytes = b"",
+    content_type: str = "application/json",
+) -> Callable[[], int]:
+    """A call of the WSGI application with a fresh environ each time, as gunicorn makes it: its
+    status. `token` goes in the Authorization header, when given. The statuses of every call are
+    kept in `call.statuses`."""
+    base = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "SCRIPT_NAME": "",
+        "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8000",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "HTTP_HOST": "127.0.0.1",
+        "HTTP_CONNECTION": "close",
+        "REMOTE_ADDR": "127.0.0.1",
+        "wsgi.url_scheme": "http",
+        "wsgi.version": (1, 0),
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+        "wsgi.errors": io.StringIO(),
+    }
+    if token is not None:
+        base["HTTP_AUTHORIZATION"] = f"Token {token}"
+    if body:
+        base.update(CONTENT_TYPE=content_type, CONTENT_LENGTH=str(len(body)))
+    statuses = []
+
+    def start_response(status: str, headers: list, exc_info: object = None) -> None:
+        statuses.append(int(status.split(" ", 1)[0]))
+
+    def call() -> int:
+        environ = dict(base, **{"wsgi.input": io.BytesIO(body)})
+        response = application(environ, start_response)
+        try:
+            b"".join(response)
+        finally:
+            response.close()
+        return statuses[-1]
+
+    call.statuses = statuses
+    return call
