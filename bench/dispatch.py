@@ -11,7 +11,8 @@ away at GAME_SPEED 1.
 
 The load generator is asyncio in this process, one new connection per request (gunicorn's sync
 workers close every connection anyway):
-- closed loop at 1, 16 and 64 concurrent clients (client k always uses player k), SECONDS each
+- closed loop at 1, 16 and 64 concurrent clients (client k sends as players k, k + clients, ...
+  in turn, so that no player reaches the per-player write limit: every answer is a launch), SECONDS each
   after a 0.5 s warm-up: requests/s and latency;
 - open loop at RATE requests/s for 2 x SECONDS (requests sent on schedule whether or not earlier
   ones are done; latency counted from the scheduled send time, so queueing shows): p50, p99.
@@ -113,10 +114,13 @@ async def closed_loop(port: int, requests: list[bytes], clients: int, seconds: f
     statuses: Counter[int] = Counter()
 
     async def client(k: int) -> None:
-        request = requests[k % len(requests)]
+        # Client k sends as players k, k + clients, k + 2 * clients, ... in turn: every player
+        # stays under the per-player write limit (API_WRITE_LIMIT), which each request still checks.
+        turn = k
         while loop.time() < end:
             began = loop.time()
-            status = await timed_send(port, request)
+            status = await timed_send(port, requests[turn % len(requests)])
+            turn += clients
             if began >= measure_from:
                 latencies.append(loop.time() - began)
                 statuses[status] += 1

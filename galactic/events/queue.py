@@ -250,8 +250,8 @@ def liveness_key(worker_name: str) -> str:
 # A GameWorker starts the job it dequeued with this script instead of RQ's two round trips. The job
 # leaves the intermediate list here, and only if it is still there: crash recovery may have handed
 # it back (as stranded) since the dequeue, and then another worker runs it, not this one. What it
-# writes is what RQ writes when a worker starts a job (as in _CLAIM_SCRIPT), and the worker's
-# heartbeat.
+# writes is what RQ writes when a worker starts a job (as in _CLAIM_SCRIPT), the worker's
+# heartbeat, and Job.perform's PERSIST of the job hash (the worker's lone path skips that call).
 # KEYS: intermediate list, started registry, job hash, the job's attempt counters, worker hash,
 # execution hash, execution registry, the job's dependents. ARGV: job id, execution id, worker
 # name, now (epoch seconds), now (RQ's text form), heartbeat ttl, '1' when the job came through
@@ -270,7 +270,9 @@ redis.call('EXPIRE', KEYS[7], ttl + grace)
 redis.call('ZADD', KEYS[2], now + ttl, id .. ':' .. execution_id)
 redis.call('HSET', KEYS[3], 'status', ARGV[9], 'started_at', ARGV[5], 'last_heartbeat', ARGV[5],
     'worker_name', worker)
-redis.call('HSET', KEYS[5], 'current_job', id, 'state', ARGV[10], 'last_heartbeat', ARGV[5])
+redis.call('PERSIST', KEYS[3])
+redis.call('HSET', KEYS[5], 'current_job', id, 'state', ARGV[10], 'last_heartbeat', ARGV[5],
+    'current_job_working_time', 0)
 redis.call('EXPIRE', KEYS[5], ttl)
 return {1, redis.call('HEXISTS', KEYS[4], 'crashes'), redis.call('EXISTS', KEYS[8])}
 """

@@ -10,7 +10,8 @@ workers, registries, the django-rq dashboard) go wrong. So:
 - every call of a private RQ method or attribute, and every hand-made copy of one, is a function
   here (GameWorker otherwise overrides public methods of RQ's Worker: bootstrap, work,
   request_stop, dequeue_job_and_maintain_ttl, execute_job, perform_job, serialize, teardown,
-  heartbeat, check_for_suspension, run_maintenance_tasks, handle_exception, handle_job_failure;
+  heartbeat, set_state, check_for_suspension, run_maintenance_tasks, handle_exception,
+  handle_job_failure;
   and one private one, _set_ip_address, RQ's first Redis call in Worker.__init__, where a worker
   started while Redis is away waits for it: tests/galactic/test_rq_contract.py checks that
   __init__ still calls it);
@@ -28,11 +29,13 @@ from __future__ import annotations
 
 import json
 import signal
+import traceback
 from datetime import datetime, timedelta
+from types import TracebackType
 
 from redis.client import Pipeline
 from rq.executions import Execution, ExecutionRegistry
-from rq.job import Job, JobStatus
+from rq.job import Job, JobStatus, _job_stack
 from rq.queue import Queue
 from rq.utils import now, parse_composite_key
 from rq.worker import Worker, WorkerStatus
@@ -176,6 +179,35 @@ def count_successes(worker: Worker, durations: list[float], pipeline: Pipeline) 
     for duration in durations:
         worker.increment_successful_job_count(pipeline=pipeline)
         worker.increment_total_working_time(timedelta(seconds=duration), pipeline)
+
+
+def perform(job: Job) -> object:
+    """Job.perform without its PERSIST round trip (galactic.events.queue.take persisted the job's
+    hash): the job on RQ's stack of current jobs (rq.get_current_job), its function called."""
+    _job_stack.push(job)
+    try:
+        job._result = job._execute()
+    finally:
+        _job_stack.pop()
+    return job._result
+
+
+def fail(
+    worker: Worker,
+    job: Job,
+    queue: Queue,
+    exc_info: tuple[type[BaseException], BaseException, TracebackType],
+) -> None:
+    """What RQ's Worker.perform_job does once a job without a failure callback (may_batch) raised:
+    the job's status, end time and heartbeat, the worker's exception handlers, then its failure
+    handling (a retry, or the failed registry)."""
+    job._status = JobStatus.FAILED
+    worker.handle_execution_ended(job, queue, job.failure_callback_timeout)
+    exc_string = "".join(traceback.format_exception(*exc_info))
+    worker.handle_exception(job, *exc_info)
+    worker.handle_job_failure(
+        job=job, exc_string=exc_string, queue=queue, started_job_registry=queue.started_job_registry
+    )
 
 
 def mark_started(job: Job, *, worker_name: str, at: datetime) -> None:

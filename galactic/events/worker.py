@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 import threading
 import time
 from datetime import UTC, datetime
@@ -61,7 +62,7 @@ from redis.exceptions import AuthenticationError, RedisError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from rq import worker_registration
 from rq.executions import Execution
-from rq.job import Job
+from rq.job import Job, Retry
 from rq.queue import Queue
 from rq.timeouts import JobTimeoutException
 from rq.utils import now
@@ -74,6 +75,7 @@ logger = logging.getLogger(__name__)
 events_log = logging.getLogger("galactic.events")
 
 DEQUEUE_SLICE = 1  # seconds a worker waits for a job before it looks at a stop request again
+HEARTBEAT_EVERY = 1  # seconds: RQ's own heartbeats of the worker's hash, at most this often
 
 
 class RedisUnavailable(RedisError):
@@ -112,6 +114,7 @@ class GameWorker(SimpleWorker):
         self._redis_trouble = threading.Event()
         self._dropped_jobs = False  # Redis went away mid-job: hand the job back once it answers
         self._last_error: BaseException | None = None
+        self._idle_written = False  # the last job's end set the worker idle in Redis (set_state)
         # Held while the liveness thread hands jobs back; the worker waits for it before starting a
         # job, so a job it just handed back (and may die running) has its crash recorded first.
         self._recovering = threading.Lock()
@@ -192,11 +195,24 @@ class GameWorker(SimpleWorker):
     def heartbeat(self, timeout: int | None = None, pipeline=None) -> None:
         if pipeline is not None:
             return super().heartbeat(timeout, pipeline=pipeline)
+        # RQ beats twice around every dequeue, two round trips a job: once a HEARTBEAT_EVERY is
+        # enough (the worker's key lives worker_ttl + 60 s; liveness is the liveness thread's).
+        if timeout is None and self.last_heartbeat is not None:
+            if (now() - self.last_heartbeat).total_seconds() < HEARTBEAT_EVERY:
+                return None
         try:
             super().heartbeat(timeout)
         except RedisError as error:
             self._redis_down(error)
         return None
+
+    def set_state(self, state: str, pipeline=None) -> None:
+        """RQ sets the worker idle before every dequeue: a round trip for nothing after a job that
+        ended in one pipeline which set it idle already (_finish_batch)."""
+        written, self._idle_written = self._idle_written, False
+        if pipeline is None and state == WorkerStatus.IDLE and written:
+            return  # the object knows it already: _finish_batch called this with its pipeline
+        super().set_state(state, pipeline=pipeline)
 
     def check_for_suspension(self, burst: bool) -> None:
         try:
@@ -337,13 +353,14 @@ class GameWorker(SimpleWorker):
             taken = self._take(job, rq_queue)
             if taken is None:
                 return
-            batch = None if taken.crashed_before else self._batch_of(job)
             if taken.crashed_before:
                 self._perform_watched(job, rq_queue)
-            elif batch is None:
-                self.perform_job(job, rq_queue)
+            elif not rq_compat.may_batch(job, has_dependents=taken.has_dependents):
+                self.perform_job(job, rq_queue)  # callbacks, dependents, repeats: RQ's own path
+            elif (batch := self._batch_of(job)) is not None:
+                self._execute_batch(job, batch, rq_queue)
             else:
-                self._execute_batch(job, batch, rq_queue, has_dependents=taken.has_dependents)
+                self._perform_alone(job, rq_queue)
         except RedisError as error:  # the job's outcome may be unrecorded: hand it back later
             self._redis_down(error)
             self._dropped_jobs = True
@@ -425,14 +442,42 @@ class GameWorker(SimpleWorker):
         finally:
             _record(job, ok=ok, lateness=lateness, duration=time.time() - started, final=final)
 
+    def _perform_alone(self, job: Job, rq_queue: Queue) -> None:
+        """A started job that may end as a batch's jobs end (rq_compat.may_batch), run as RQ's
+        perform_job runs it, in one round trip instead of about a dozen: take() already wrote what
+        RQ's prepare_job_execution writes, and a success is written as a batch's is, in one
+        pipeline that also sets the worker idle. A failure or a Retry goes through RQ's own
+        handling (retries, the failed registry, the attempt budget)."""
+        close_old_connections()  # as perform_job
+        started = time.time()
+        lateness = _lateness(job, started)
+        final = not (job.retries_left and job.retries_left > 0)
+        ok = False
+        try:
+            with self.death_penalty_class(
+                job.timeout or rq_queue.DEFAULT_TIMEOUT, JobTimeoutException, job_id=job.id
+            ):
+                result = rq_compat.perform(job)
+        except Exception:
+            rq_compat.fail(self, job, rq_queue, sys.exc_info())
+        else:
+            if isinstance(result, Retry):  # what RQ's perform_job does with one
+                self.handle_execution_ended(job, rq_queue, job.success_callback_timeout)
+                self.handle_job_retry(job, rq_queue, result, rq_queue.started_job_registry, self.execution)
+            else:
+                self._finish_batch([job], [self.execution], [result], duration=time.time() - started)
+            ok = True
+        finally:
+            _record(job, ok=ok, lateness=lateness, duration=time.time() - started, final=final)
+
     # --- batches ------------------------------------------------------------------------------------
 
     def _batch_of(self, job: Job) -> queue.Batch | None:
-        """The batch declaration of the job's function, if this job may be batched (its dependents,
-        which take a round trip to see, are checked once the batch is taken: _execute_batch)."""
+        """The batch declaration of the job's function, if this job (which may end as a batch's
+        jobs end: execute_job checked) may be batched."""
         if settings.GAME_EVENT_BATCH_SIZE < 2 or len(self.queues) != 1:
             return None
-        if len(job.args) != 1 or job.kwargs or not rq_compat.may_batch(job, has_dependents=False):
+        if len(job.args) != 1 or job.kwargs:
             return None
         try:
             batch = getattr(job.func, "batch", None)
@@ -440,20 +485,18 @@ class GameWorker(SimpleWorker):
             return None
         return batch if batch is not None and job.id.startswith(batch.id_prefix) else None
 
-    def _execute_batch(
-        self, first: Job, batch: queue.Batch, rq_queue: Queue, *, has_dependents: bool
-    ) -> None:
+    def _execute_batch(self, first: Job, batch: queue.Batch, rq_queue: Queue) -> None:
         """Run `first` with the jobs of its kind waiting near the head of the queue, as one batch;
-        alone, as RQ runs a job, when none waits."""
+        alone when none waits."""
         ttl = self.get_heartbeat_ttl(first)
         limit = settings.GAME_EVENT_BATCH_SIZE - 1
         claimed = queue.claim_more(rq_queue, batch.id_prefix, limit, worker_name=self.name, ttl=ttl)
         if not claimed:
-            self.perform_job(first, rq_queue)  # started already (_take)
+            self._perform_alone(first, rq_queue)  # started already (_take)
             return
         close_old_connections()  # drops a connection that broke or aged in the previous job
         started = time.time()
-        jobs, executions, strays = self._split(first, (self.execution, has_dependents), claimed)
+        jobs, executions, strays = self._split(first, self.execution, claimed)
         if not jobs:
             self._run_alone(strays, rq_queue)
             return
@@ -474,12 +517,13 @@ class GameWorker(SimpleWorker):
         self._run_alone(strays, rq_queue)
 
     def _split(
-        self, first: Job, started: tuple[Execution, bool], claimed: list[queue.Claimed]
+        self, first: Job, first_execution: Execution, claimed: list[queue.Claimed]
     ) -> tuple[list[Job], list[Execution], list[tuple[Job, Execution]]]:
         """The jobs of the batch (with their executions), and the strays to run alone: another
-        function under the kind's id prefix, or what a batch does not do (rq_compat.may_batch)."""
+        function under the kind's id prefix, or what a batch does not do (rq_compat.may_batch).
+        The first may be batched: execute_job checked it."""
         jobs, executions, strays = [], [], []
-        for job, execution, has_dependents in [(first, *started), *map(self._restore, claimed)]:
+        for job, execution, has_dependents in [(first, first_execution, False), *map(self._restore, claimed)]:
             same_kind = job.func_name == first.func_name and len(job.args) == 1 and not job.kwargs
             if same_kind and rq_compat.may_batch(job, has_dependents=has_dependents):
                 jobs.append(job)
@@ -525,6 +569,7 @@ class GameWorker(SimpleWorker):
             self.set_current_job_id(None, pipeline=pipe)
             self.set_state(WorkerStatus.IDLE, pipeline=pipe)
             pipe.execute()
+        self._idle_written = True
 
 
 def _record(

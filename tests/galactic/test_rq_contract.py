@@ -14,8 +14,10 @@ fails first: re-check rq_compat against the new RQ, run these tests, then update
 
 from __future__ import annotations
 
+import base64
 import re
 import time
+import zlib
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import version
@@ -297,8 +299,7 @@ def test_take_starts_a_job_as_rqs_worker_does(game_queue, redis_conn):
         ),
         we_take,
     )
-    # RQ also zeroes the worker's "working time of the current job" when a job starts
-    assert differences(ours, theirs) == {f"rq:worker:{WORKER} current_job_working_time"}
+    assert differences(ours, theirs) == set()
     assert game_queue.intermediate_queue.get_job_ids() == []
     job = Job.fetch("tally-a", connection=redis_conn)
     assert (job.get_status(), job.worker_name) == ("started", WORKER)
@@ -347,12 +348,8 @@ def test_a_batch_ends_as_rqs_worker_ends_each_job(game_queue, redis_conn, settin
         without=("test:",),  # what the jobs themselves record
     )
     assert [int(n) for n in redis_conn.lrange("test:batch-sizes", 0, -1)] == [3]  # one batch indeed
-    # ours: the mark of a worker that keeps a liveness key; RQ's zero "working time of the current
-    # job", which it sets when a job starts (a batch starts only its first job as the worker's own)
-    assert differences(ours, theirs) == {
-        f"rq:worker:{WORKER} liveness",
-        f"rq:worker:{WORKER} current_job_working_time",
-    }
+    # ours: the mark of a worker that keeps a liveness key
+    assert differences(ours, theirs) == {f"rq:worker:{WORKER} liveness"}
     assert theirs[f"rq:worker:{WORKER}"][2]["successful_job_count"] == "3"
 
     assert StartedJobRegistry(queue=game_queue).get_job_ids() == []
@@ -365,6 +362,74 @@ def test_a_batch_ends_as_rqs_worker_ends_each_job(game_queue, redis_conn, settin
         assert (job.get_status(), job.return_value()) == ("finished", "b")
     else:
         assert finished == [] and not redis_conn.exists(*(Job.key_for(f"tally-{n}") for n in names))
+
+
+@pytest.mark.parametrize("result_ttl", [0, 600], ids=["results not kept", "results kept"])
+def test_a_job_alone_ends_as_rqs_worker_ends_it(game_queue, redis_conn, settings, result_ttl):
+    """A job no batch takes runs through GameWorker._perform_alone: take, the function, and one
+    pipeline for its end, where RQ's worker makes a dozen round trips."""
+    settings.GAME_EVENT_RESULT_TTL = result_ttl
+    at = datetime.now(UTC) - timedelta(seconds=1)
+
+    def put() -> None:
+        queue.put("tests.jobs.record", job_id="alone", at=at, args=("alone",))
+
+    def run(worker_class) -> None:
+        worker = worker_class([game_queue], connection=redis_conn, name=WORKER)
+        worker.register_birth()
+        job, _ = Queue.dequeue_any([game_queue], None, connection=redis_conn)
+        worker.execute_job(job, game_queue)
+
+    ours, theirs = both_ways(
+        redis_conn,
+        lambda: (put(), run(SimpleWorker)),
+        lambda: (put(), run(GameWorker)),
+        without=("test:",),
+    )
+    assert len(redis_conn.lrange("test:runs:alone", 0, -1)) == 1
+    assert differences(ours, theirs) == {f"rq:worker:{WORKER} liveness"}
+    assert theirs[f"rq:worker:{WORKER}"][2]["successful_job_count"] == "1"
+    assert theirs[f"rq:worker:{WORKER}"][2]["state"] == "idle"
+
+
+@pytest.mark.parametrize("retries_left", [True, False], ids=["retried", "failed for good"])
+def test_a_job_alone_that_fails_ends_as_rqs_worker_ends_it(game_queue, redis_conn, retries_left):
+    at = datetime.now(UTC) - timedelta(seconds=1)
+
+    def put() -> None:
+        queue.put("tests.jobs.fail_until", job_id="failing", at=at, args=("failing", 99))
+        if not retries_left:
+            redis_conn.hset(Job.key_for("failing"), "retries_left", 0)
+
+    def run(worker_class) -> None:
+        worker = worker_class([game_queue], connection=redis_conn, name=WORKER)
+        worker.register_birth()
+        job, _ = Queue.dequeue_any([game_queue], None, connection=redis_conn)
+        worker.execute_job(job, game_queue)
+
+    ours, theirs = both_ways(
+        redis_conn,
+        lambda: (put(), run(SimpleWorker)),
+        lambda: (put(), run(GameWorker)),
+        without=("test:", "gc:attempts:"),  # ours: the attempt budget's counter
+    )
+    # ours: the liveness mark; the worker's state, idle in RQ's picture (SimpleWorker sets it after
+    # every job) and set by the GameWorker's next dequeue, as after RQ's own perform_job
+    expected = {f"rq:worker:{WORKER} liveness", f"rq:worker:{WORKER} state"}
+    if not retries_left:  # the failure's result: the traceback names our frames, not RQ's
+        expected.add("rq:results:failing")
+        kind, ttl, (mine,) = ours["rq:results:failing"]
+        _, rq_ttl, (rq,) = theirs["rq:results:failing"]
+        assert (kind, ttl, mine.keys()) == ("stream", rq_ttl, rq.keys())
+        assert {k: v for k, v in mine.items() if k != "exc_string"} == {
+            k: v for k, v in rq.items() if k != "exc_string"
+        }
+        for stored in (mine["exc_string"], rq["exc_string"]):  # RQ stores it compressed
+            traceback = zlib.decompress(base64.b64decode(stored)).decode()
+            assert traceback.endswith("RuntimeError: planned failure 1 of failing\n")
+    assert differences(ours, theirs) == expected
+    status = Job.fetch("failing", connection=redis_conn).get_status()
+    assert status == ("scheduled" if retries_left else "failed")
 
 
 def test_requeue_of_an_abandoned_job_writes_what_rqs_cleanup_writes(game_queue, redis_conn, settings):
