@@ -197,9 +197,12 @@ class GameWorker(SimpleWorker):
             return super().heartbeat(timeout, pipeline=pipeline)
         # RQ beats twice around every dequeue, two round trips a job: once a HEARTBEAT_EVERY is
         # enough (the worker's key lives worker_ttl + 60 s; liveness is the liveness thread's).
-        if timeout is None and self.last_heartbeat is not None:
-            if (now() - self.last_heartbeat).total_seconds() < HEARTBEAT_EVERY:
-                return None
+        recent = (
+            self.last_heartbeat is not None
+            and (now() - self.last_heartbeat).total_seconds() < HEARTBEAT_EVERY
+        )
+        if timeout is None and recent:
+            return None
         try:
             super().heartbeat(timeout)
         except RedisError as error:
