@@ -45,6 +45,26 @@ def test_compiled_once_then_only_the_query_itself_is_sent(make_player):
     assert all('FROM "galactic_planet"' in q["sql"] for q in captured.captured_queries)
 
 
+def test_what_a_connection_sends_again_and_again_is_prepared_once(make_player):
+    """settings: server-side binding, and a statement prepared once a connection sent it
+    DATABASE_PREPARE_THRESHOLD times; PostgreSQL then only executes it."""
+    alice = make_player("alice")
+    query = CompiledQuery(lambda pk: Planet.objects.filter(pk=pk), int)
+    threshold = connection.settings_dict["OPTIONS"]["prepare_threshold"]
+    assert threshold >= 1
+
+    def prepared() -> list[str]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT statement FROM pg_prepared_statements")
+            return [row[0] for row in cursor.fetchall() if 'FROM "galactic_planet"' in row[0]]
+
+    assert prepared() == []
+    for _ in range(threshold + 1):
+        [planet] = query.fetch(alice.home.pk)
+        assert planet.pk == alice.home.pk
+    assert len(prepared()) == 1
+
+
 def test_values_list_rows_and_column_conversions(make_player):
     """A JSON column comes back decoded, as the queryset gives it."""
     alice, bob = make_player("alice"), make_player("bob")

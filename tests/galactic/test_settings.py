@@ -44,3 +44,28 @@ def test_bad_redis_url_is_refused_clearly(processes):
     result = run_settings(processes, DEBUG="true", REDIS_URL="http://localhost:6379")
     assert result.returncode != 0
     assert "REDIS_URL must start with redis://" in result.stderr
+
+
+def test_a_negative_prepare_threshold_is_refused_clearly(processes):
+    result = run_settings(
+        processes,
+        DEBUG="true",
+        DATABASE_URL="postgres://postgres@127.0.0.1/x",
+        DATABASE_PREPARE_THRESHOLD="-1",
+    )
+    assert result.returncode != 0
+    assert "DATABASE_PREPARE_THRESHOLD must be 0 (off) or more" in result.stderr
+
+
+def test_prepared_statements_can_be_turned_off(processes):
+    show = "from django.conf import settings; print(settings.DATABASES['default']['OPTIONS'])"
+    clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "DATABASE_URL"}}
+    clean.update(
+        DJANGO_SETTINGS_MODULE="galactic.settings",
+        DEBUG="true",
+        DATABASE_URL="postgres://postgres@127.0.0.1/x",
+        DATABASE_PREPARE_THRESHOLD="0",
+    )
+    result = processes.run("-c", f"import django; django.setup(); {show}", env=clean)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "{'server_side_binding': True, 'prepare_threshold': None}"
