@@ -105,3 +105,12 @@ def kill_my_worker(name: str) -> None:
     """A job that kills the worker running it (as an out-of-memory kill would), every time."""
     record(name)
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+def count_users(name: str) -> int:
+    """A job that reads the database (its connection is what the test is about); records its run."""
+    from django.contrib.auth import get_user_model
+
+    count = get_user_model().objects.count()
+    record(name)
+    return count

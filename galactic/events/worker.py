@@ -57,7 +57,7 @@ import time
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import InterfaceError, OperationalError, close_old_connections
 from redis.exceptions import AuthenticationError, RedisError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from rq import worker_registration
@@ -68,14 +68,15 @@ from rq.timeouts import JobTimeoutException
 from rq.utils import now
 from rq.worker import SimpleWorker, WorkerStatus
 
-from galactic import timeline
+from galactic import db, timeline
 from galactic.events import attempts, metrics, queue, rq_compat
 
 logger = logging.getLogger(__name__)
 events_log = logging.getLogger("galactic.events")
 
 DEQUEUE_SLICE = 1  # seconds a worker waits for a job before it looks at a stop request again
-HEARTBEAT_EVERY = 1  # seconds: RQ's own heartbeats of the worker's hash, at most this often
+HEARTBEAT_EVERY = 1  # seconds: RQ's heartbeats of the worker's hash and suspension checks, at most this often
+DATABASE_TRUST = 1  # seconds: a connection that answered the last job this recently is not checked again
 
 
 class RedisUnavailable(RedisError):
@@ -115,6 +116,8 @@ class GameWorker(SimpleWorker):
         self._dropped_jobs = False  # Redis went away mid-job: hand the job back once it answers
         self._last_error: BaseException | None = None
         self._idle_written = False  # the last job's end set the worker idle in Redis (set_state)
+        self._suspension_checked_at = -HEARTBEAT_EVERY  # time.monotonic() of the last check
+        self._database_answered_at = -DATABASE_TRUST  # time.monotonic() when the last job ended well
         # Held while the liveness thread hands jobs back; the worker waits for it before starting a
         # job, so a job it just handed back (and may die running) has its crash recorded first.
         self._recovering = threading.Lock()
@@ -218,8 +221,13 @@ class GameWorker(SimpleWorker):
         super().set_state(state, pipeline=pipeline)
 
     def check_for_suspension(self, burst: bool) -> None:
+        """RQ asks Redis before every job whether `rq suspend` was run (a round trip a job): here
+        once a HEARTBEAT_EVERY, so a suspension takes effect within that."""
+        if time.monotonic() - self._suspension_checked_at < HEARTBEAT_EVERY:
+            return
         try:
             super().check_for_suspension(burst)
+            self._suspension_checked_at = time.monotonic()
         except RedisError as error:
             self._redis_down(error)
 
@@ -451,7 +459,7 @@ class GameWorker(SimpleWorker):
         RQ's prepare_job_execution writes, and a success is written as a batch's is, in one
         pipeline that also sets the worker idle. A failure or a Retry goes through RQ's own
         handling (retries, the failed registry, the attempt budget)."""
-        close_old_connections()  # as perform_job
+        trusted = self._reuse_connections()
         started = time.time()
         lateness = _lateness(job, started)
         final = not (job.retries_left and job.retries_left > 0)
@@ -460,7 +468,7 @@ class GameWorker(SimpleWorker):
             with self.death_penalty_class(
                 job.timeout or rq_queue.DEFAULT_TIMEOUT, JobTimeoutException, job_id=job.id
             ):
-                result = rq_compat.perform(job)
+                result = self._call(job, reconnect=trusted)
         except Exception:
             rq_compat.fail(self, job, rq_queue, sys.exc_info())
         else:
@@ -469,9 +477,35 @@ class GameWorker(SimpleWorker):
                 self.handle_job_retry(job, rq_queue, result, rq_queue.started_job_registry, self.execution)
             else:
                 self._finish_batch([job], [self.execution], [result], duration=time.time() - started)
+                self._database_answered_at = time.monotonic()
             ok = True
         finally:
             _record(job, ok=ok, lateness=lateness, duration=time.time() - started, final=final)
+
+    def _reuse_connections(self) -> bool:
+        """Before a job, what Django does before a request (close_old_connections: a connection
+        that broke or outlived CONN_MAX_AGE is closed, the one kept is checked with a SELECT 1 at
+        its first use); but a connection that answered the previous job less than DATABASE_TRUST
+        seconds ago is trusted without the check's round trip. True if one was: the job is then
+        run again at once should its connection turn out dead (_call), which is what the check
+        would have found."""
+        close_old_connections()
+        if time.monotonic() - self._database_answered_at >= DATABASE_TRUST:
+            return False
+        return db.trust_connections()
+
+    def _call(self, job: Job, *, reconnect: bool) -> object:
+        """The job's function; once more on a new connection if the database broke off and
+        `reconnect` (its connection was not checked: a restarted PostgreSQL ended it since the
+        last job). Handlers are idempotent: what the first call committed, the second finds done."""
+        try:
+            return rq_compat.perform(job)
+        except (OperationalError, InterfaceError) as error:
+            if not reconnect:
+                raise
+            logger.info("%s: the database broke off (%s); again on a new connection", job.id, error)
+            close_old_connections()  # the error marked the connection: checked, closed if dead
+            return rq_compat.perform(job)
 
     # --- batches ------------------------------------------------------------------------------------
 
