@@ -7,6 +7,10 @@ Call only after Django is set up (inside a bench.harness.Stack).
   Their arrival is a real fleet:arrival: a 50 v 50 battle, loot, a report, and fleet:return
   scheduled. One target per fleet, so the workers never wait on each other's row locks.
 - `dispatchers(n)`: n players with a well-stocked home planet each, for POST /api/fleets.
+
+Each ends with ANALYZE of the tables it wrote, as autovacuum does on a running game's database:
+the planner picks the per-planet indexes only with statistics (on a machine whose PostgreSQL runs
+without autovacuum, this one's, a table that grew without them is read through the wrong index).
 """
 
 from __future__ import annotations
@@ -92,7 +96,16 @@ def battle_fleets(count: int, at: datetime) -> list[int]:
         ],
         batch_size=2000,
     )
+    analyze()
     return [fleet.pk for fleet in fleets]
+
+
+def analyze() -> None:
+    """Statistics for the game's tables, as autovacuum keeps them (see the module docstring)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE galactic_player, galactic_planet, fleets_fleet, probes_probemission")
 
 
 def schedule_arrivals(fleet_ids: list[int], at: datetime) -> None:
@@ -120,6 +133,7 @@ def dispatchers(count: int) -> list[dict]:
         crystal_per_hour=0,
         deuterium_per_hour=0,
     )
+    analyze()
     return [
         {"token": p.token, "home": p.home.pk, "target": made[(i + 1) % count].home.pk}
         for i, p in enumerate(made)
@@ -162,4 +176,5 @@ def fleets_to(
             for target in targets
         ]
     )
+    analyze()
     return [fleet.pk for fleet in fleets]
