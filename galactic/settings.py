@@ -109,9 +109,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     # Parameters bound by the server, and a statement a connection sent DATABASE_PREPARE_THRESHOLD
-    # times prepared once and then only executed: PostgreSQL stops parsing and planning what every
-    # event and request sends again and again (a lone arrival: 4.9 -> 4.2 ms of CPU in all; see
-    # bench/README.md). 0 turns preparing off, for a PgBouncer older than 1.21 in transaction mode.
+    # times prepared: PostgreSQL no longer parses again what every event and request sends (it
+    # still plans most of them per execution, with their values), and psycopg sends less. An
+    # arrival alone costs about a sixth less CPU (bench/README.md, "Four round trips a job").
+    # 0 turns preparing off, for a PgBouncer older than 1.21 in transaction mode.
     _prepare_threshold = env.int("DATABASE_PREPARE_THRESHOLD", default=5)
     if _prepare_threshold < 0:
         raise ImproperlyConfigured("DATABASE_PREPARE_THRESHOLD must be 0 (off) or more")
