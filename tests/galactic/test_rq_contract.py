@@ -364,6 +364,14 @@ def test_a_batch_ends_as_rqs_worker_ends_each_job(game_queue, redis_conn, settin
         assert finished == [] and not redis_conn.exists(*(Job.key_for(f"tally-{n}") for n in names))
 
 
+def run_next(worker_class: type[SimpleWorker], game_queue: Queue) -> None:
+    """The next job of the queue, dequeued and run by a new worker of `worker_class`."""
+    worker = worker_class([game_queue], connection=game_queue.connection, name=WORKER)
+    worker.register_birth()
+    job, _ = Queue.dequeue_any([game_queue], None, connection=game_queue.connection)
+    worker.execute_job(job, game_queue)
+
+
 @pytest.mark.parametrize("result_ttl", [0, 600], ids=["results not kept", "results kept"])
 def test_a_job_alone_ends_as_rqs_worker_ends_it(game_queue, redis_conn, settings, result_ttl):
     """A job no batch takes runs through GameWorker._perform_alone: take, the function, and one
@@ -374,16 +382,10 @@ def test_a_job_alone_ends_as_rqs_worker_ends_it(game_queue, redis_conn, settings
     def put() -> None:
         queue.put("tests.jobs.record", job_id="alone", at=at, args=("alone",))
 
-    def run(worker_class) -> None:
-        worker = worker_class([game_queue], connection=redis_conn, name=WORKER)
-        worker.register_birth()
-        job, _ = Queue.dequeue_any([game_queue], None, connection=redis_conn)
-        worker.execute_job(job, game_queue)
-
     ours, theirs = both_ways(
         redis_conn,
-        lambda: (put(), run(SimpleWorker)),
-        lambda: (put(), run(GameWorker)),
+        lambda: (put(), run_next(SimpleWorker, game_queue)),
+        lambda: (put(), run_next(GameWorker, game_queue)),
         without=("test:",),
     )
     assert len(redis_conn.lrange("test:runs:alone", 0, -1)) == 1
@@ -401,16 +403,10 @@ def test_a_job_alone_that_fails_ends_as_rqs_worker_ends_it(game_queue, redis_con
         if not retries_left:
             redis_conn.hset(Job.key_for("failing"), "retries_left", 0)
 
-    def run(worker_class) -> None:
-        worker = worker_class([game_queue], connection=redis_conn, name=WORKER)
-        worker.register_birth()
-        job, _ = Queue.dequeue_any([game_queue], None, connection=redis_conn)
-        worker.execute_job(job, game_queue)
-
     ours, theirs = both_ways(
         redis_conn,
-        lambda: (put(), run(SimpleWorker)),
-        lambda: (put(), run(GameWorker)),
+        lambda: (put(), run_next(SimpleWorker, game_queue)),
+        lambda: (put(), run_next(GameWorker, game_queue)),
         without=("test:", "gc:attempts:"),  # ours: the attempt budget's counter
     )
     # ours: the liveness mark; the worker's state, idle in RQ's picture (SimpleWorker sets it after
