@@ -176,6 +176,12 @@ def wait_for(predicate: Callable[[], object], timeout: float = 20, interval: flo
 
 
 @pytest.fixture
+def staff_client(admin_client):
+    """An operator logged in to the admin and the queue pages (pytest-django's superuser)."""
+    return admin_client
+
+
+@pytest.fixture
 def make_player(db) -> Callable[..., NewPlayer]:
     """Create a player (home planet, starting ships and stock) with a given name."""
     from galactic.services import player_create

@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.utils import timezone
 from django.utils.html import escape
 
@@ -22,13 +21,6 @@ from tests.galactic.test_stuck_events import dispatch_attack, make_overdue, mess
 pytestmark = pytest.mark.django_db(transaction=True)  # on_commit scheduling runs as in production
 
 PAGE = "/admin/find-event/"
-
-
-@pytest.fixture
-def staff_client(client):
-    user = get_user_model().objects.create_user("ops", password="pw", is_staff=True, is_superuser=True)
-    client.force_login(user)
-    return client
 
 
 def jobs_by_id(response) -> dict:

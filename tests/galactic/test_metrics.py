@@ -6,7 +6,6 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.contrib.auth import get_user_model
 
 from galactic.events import admin_site, metrics, queue
 from tests.conftest import wait_for
@@ -14,7 +13,7 @@ from tests.conftest import wait_for
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_processed_events_show_in_metrics_logs_and_admin(client, redis_conn, processes, settings):
+def test_processed_events_show_in_metrics_logs_and_admin(client, admin_user, redis_conn, processes, settings):
     soon = datetime.now(UTC) + timedelta(milliseconds=300)
     for i in range(5):
         queue.put("tests.jobs.record", job_id=f"thing-done-{i}", at=soon, args=("m",))
@@ -43,8 +42,7 @@ def test_processed_events_show_in_metrics_logs_and_admin(client, redis_conn, pro
     assert "event id=thing-done-0 type=thing-done lateness_ms=" in log
     assert "outcome=failed" in log
 
-    staff = get_user_model().objects.create_user("ops", password="pw", is_staff=True, is_superuser=True)
-    client.force_login(staff)
+    client.force_login(admin_user)
     panel = admin_site.queue_panel()
     game = panel["kinds"][0].figures
     assert (game.events_per_minute, game.retried, game.failed) == (1.0, 3, 1)

@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from django.contrib.auth import get_user_model
 
 from galactic.events import queue
 from tests.conftest import process_env, wait_for
@@ -32,9 +31,10 @@ def make_overdue(redis_conn, job_id: str, by: float) -> None:
     redis_conn.zadd(queue.get_queue().scheduled_job_registry.key, {job_id: time.time() - by})
 
 
-def test_overdue_events_nobody_moves_are_reported_until_a_game_worker_runs(client, redis_conn, processes):
-    staff = get_user_model().objects.create_user("ops", password="pw", is_staff=True, is_superuser=True)
-    client.force_login(staff)
+def test_overdue_events_nobody_moves_are_reported_until_a_game_worker_runs(
+    client, admin_user, redis_conn, processes
+):
+    client.force_login(admin_user)
     assert client.get("/health").status_code == 200
     assert overdue_gauge(client) == 0
 

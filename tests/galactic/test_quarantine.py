@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.test import override_settings
 from django.utils import timezone
 
@@ -26,13 +25,6 @@ from tests.jobs import runs
 pytestmark = pytest.mark.django_db(transaction=True)
 
 PAGE = "/admin/stuck-events/"
-
-
-@pytest.fixture
-def staff_client(client):
-    user = get_user_model().objects.create_user("ops", password="pw", is_staff=True, is_superuser=True)
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture

@@ -23,7 +23,6 @@ from datetime import UTC, datetime, timedelta
 from importlib.metadata import version
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.urls import reverse
 from redis import Redis
 from rq import Queue, Retry
@@ -471,9 +470,8 @@ def test_an_abandoned_job_between_dequeue_and_start_goes_back_to_the_queue(game_
     assert Job.fetch("job-a", connection=redis_conn).get_status() == "queued"
 
 
-def test_django_rqs_pages_read_what_our_scripts_wrote(game_queue, redis_conn, client, settings):
-    user = get_user_model().objects.create_user("ops", password="pw", is_staff=True, is_superuser=True)
-    client.force_login(user)
+def test_django_rqs_pages_read_what_our_scripts_wrote(game_queue, redis_conn, admin_client, settings):
+    client = admin_client
     index = list(settings.RQ_QUEUES).index(queue.QUEUE_NAME)
     due, later = datetime.now(UTC) - timedelta(seconds=1), datetime.now(UTC) + timedelta(minutes=5)
     queue.put("tests.jobs.record", job_id="job-later", at=later, args=("later",))

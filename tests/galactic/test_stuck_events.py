@@ -22,13 +22,6 @@ pytestmark = pytest.mark.django_db(transaction=True)  # on_commit scheduling run
 PAGE = "/admin/stuck-events/"
 
 
-@pytest.fixture
-def staff_client(client):
-    user = get_user_model().objects.create_user("ops", password="pw", is_staff=True, is_superuser=True)
-    client.force_login(user)
-    return client
-
-
 def dispatch_attack(make_player, name: str = "alice") -> Fleet:
     attacker = make_player(name)
     npc = npc_seed(count=1)[0]
