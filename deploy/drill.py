@@ -443,31 +443,25 @@ class Drill:
         """A trigger fails every update of one fleet: its arrival fails on every attempt."""
         fleet_id = self.fleet_in_flight(after=1)
         self.targets["poison"] = fleet_id
-        self.sql(
-            "CREATE FUNCTION drill_poison() RETURNS trigger AS $$ BEGIN "
-            "RAISE EXCEPTION 'drill: fleet % is poisoned', OLD.id; END $$ LANGUAGE plpgsql"
-        )
-        self.sql(
-            "CREATE TRIGGER drill_poison BEFORE UPDATE ON fleets_fleet FOR EACH ROW "
-            f"WHEN (OLD.id = {int(fleet_id)}) EXECUTE FUNCTION drill_poison()"
-        )
+        self.fleet_trigger("drill_poison", fleet_id, "RAISE EXCEPTION 'drill: fleet % is poisoned', OLD.id;")
 
     def fault_killer(self) -> None:
         """The worker that starts one fleet's arrival is SIGKILLed, each time, until the arrival is
         quarantined. A trigger holds that arrival 1.5 s in the database so the kill lands mid-job."""
         fleet_id = self.fleet_in_flight(after=1)
         self.targets["killer"] = fleet_id
-        self.sql(
-            "CREATE FUNCTION drill_slow() RETURNS trigger AS $$ BEGIN "
-            "PERFORM pg_sleep(1.5); RETURN NEW; END $$ LANGUAGE plpgsql"
-        )
-        self.sql(
-            "CREATE TRIGGER drill_slow BEFORE UPDATE ON fleets_fleet FOR EACH ROW "
-            f"WHEN (OLD.id = {int(fleet_id)}) EXECUTE FUNCTION drill_slow()"
-        )
+        self.fleet_trigger("drill_slow", fleet_id, "PERFORM pg_sleep(1.5); RETURN NEW;")
         threading.Thread(
             target=self.kill_each_writer, args=(f"fleet-arrival-{fleet_id}",), daemon=True
         ).start()
+
+    def fleet_trigger(self, name: str, fleet_id: int, body: str) -> None:
+        """A function `name` running `body` (PL/pgSQL) before every update of one fleet's row."""
+        self.sql(f"CREATE FUNCTION {name}() RETURNS trigger AS $$ BEGIN {body} END $$ LANGUAGE plpgsql")
+        self.sql(
+            f"CREATE TRIGGER {name} BEFORE UPDATE ON fleets_fleet FOR EACH ROW "
+            f"WHEN (OLD.id = {int(fleet_id)}) EXECUTE FUNCTION {name}()"
+        )
 
     def kill_each_writer(self, job_id: str) -> None:
         """SIGKILL every worker whose connection waits in the killer's trigger (pg_sleep), until
