@@ -10,16 +10,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.conf import settings
 from django.test import override_settings
-from django.utils import timezone
 
 from combat.models import Report
-from combat.services import npc_seed
 from fleets import schedules
 from fleets.models import Fleet
-from fleets.services import fleet_dispatch
 from galactic.events import attempts, queue, reconcile
 from galactic.events.models import EventAttempt, QuarantinedEvent
 from tests.conftest import cure_fleets, poison_fleet, wait_for
+from tests.galactic.test_stuck_events import dispatch_attack, make_overdue
 from tests.jobs import runs
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -30,22 +28,8 @@ PAGE = "/admin/stuck-events/"
 @pytest.fixture
 def poisoned_fleet(make_player, redis_conn):
     """An attack due now whose every update fails in the database."""
-    attacker = make_player("alice")
-    npc = npc_seed(count=1)[0]
-    fleet = fleet_dispatch(
-        player=attacker.player,
-        origin_id=attacker.home.pk,
-        target_id=npc.planet_id,
-        mission="attack",
-        ships={"battleship": 10},
-        cargo={},
-    )
-    now = timezone.now()
-    Fleet.objects.filter(pk=fleet.pk).update(
-        depart_at=now - timedelta(hours=2),
-        arrive_at=now - timedelta(minutes=5),
-        return_at=now + timedelta(hours=1),
-    )
+    fleet = dispatch_attack(make_player)
+    make_overdue(fleet, timedelta(minutes=5))
     redis_conn.flushdb()
     reconcile.reconcile()  # its arrival, due now
     poison_fleet(fleet.pk)
