@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.transaction import TransactionManagementError
 from django.test.utils import CaptureQueriesContext
 
@@ -284,6 +284,10 @@ def test_create_all_writes_the_rows_bulk_create_would_write(make_player):
                 defender_read_at=at,
             ),
             Report(kind="espionage", at=at, attacker=alice.player, target=bob.home, data={"s": "é\"'{}"}),
+            Report(kind="transport", at=at, attacker=bob.player, target=bob.home, data=["x", None, 3.5]),
+            Report(
+                kind="battle", at=at, attacker=bob.player, target=alice.home, data="text", forces={"a": None}
+            ),
         ]
 
     made, reference = reports(), Report.objects.bulk_create(reports())
@@ -292,3 +296,36 @@ def test_create_all_writes_the_rows_bulk_create_would_write(make_player):
     columns = [f.attname for f in Report._meta.concrete_fields if f.attname != "id"]
     written = [Report.objects.filter(pk=r.pk).values(*columns).get() for r in made]
     assert written == [Report.objects.filter(pk=r.pk).values(*columns).get() for r in reference]
+    # None is SQL NULL, as bulk_create writes it, not JSON null (values() reads both as None)
+    sql_null = [r.pk for r in made if Report.objects.filter(pk=r.pk, forces__isnull=True).exists()]
+    assert sql_null == [r.pk for r in made if r.forces is None] and len(sql_null) == 3
+
+
+def test_bulk_writes_refuse_none_for_a_json_column_that_is_not_nullable(make_player):
+    """As bulk_create and bulk_update do: NULL is not written as JSON null instead."""
+    alice, bob = make_player("alice"), make_player("bob")
+    at = alice.home.resources_at
+    reports = [
+        Report(kind="delivery", at=at, attacker=alice.player, target=bob.home, data=None) for _ in "ab"
+    ]
+    with pytest.raises(IntegrityError), transaction.atomic():
+        create_all(reports)
+    fleets = [
+        Fleet.objects.create(
+            owner=alice.player,
+            mission="attack",
+            origin=alice.home,
+            target=bob.home,
+            ships={"cruiser": 1},
+            fuel=1,
+            speed=100,
+            depart_at=at,
+            arrive_at=at,
+            return_at=at,
+        )
+        for _ in "ab"
+    ]
+    fleets[1].ships = None
+    with pytest.raises(IntegrityError), transaction.atomic():
+        bulk_save(fleets, ("ships",))
+    assert [f.ships for f in Fleet.objects.order_by("pk")] == [{"cruiser": 1}, {"cruiser": 1}]
