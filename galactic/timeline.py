@@ -40,7 +40,7 @@ from functools import partial
 from typing import Protocol, TypeVar
 
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import QuerySet
+from django.db.models import BigIntegerField, QuerySet, Value
 
 from galactic.db import CompiledQuery, bulk_save
 from galactic.models import Planet
@@ -144,7 +144,7 @@ def advance(
     if breadcrumb is None and not stepwise:
         nested = connection.in_atomic_block
         try:
-            return _run(planet_ids, until, _quarantined())
+            return _run(planet_ids, until)
         except Exception as error:
             if nested or _unavailable(error):
                 raise
@@ -158,11 +158,15 @@ def advance(
     return _stepwise(planet_ids, until, own, breadcrumb)
 
 
-def _run(planet_ids: set[int], until: datetime, set_aside: set[Key]) -> Run:
-    """One run, in one transaction: every pending event but those set aside."""
+def _run(planet_ids: set[int], until: datetime, set_aside: set[Key] | None = None) -> Run:
+    """One run, in one transaction: every pending event but those set aside (None: the quarantined
+    ones, read only if the closure's statement saw any)."""
     with transaction.atomic():
         run = Run(until=until, kinds=[factory() for factory in _KINDS])
-        pending = _lock_and_load(run, _closure(planet_ids, until, run.kinds))
+        closure, any_quarantined = _closure(planet_ids, until, run.kinds)
+        if set_aside is None:
+            set_aside = _quarantined() if any_quarantined else set()
+        pending = _lock_and_load(run, closure)
         owners = {name: kind for kind in run.kinds for name in kind.kinds}
         queue = sorted(event for key, event in pending.items() if key not in set_aside)
         while queue:
@@ -217,7 +221,7 @@ def _instants(
     aside), in order, each with its events; nothing is written."""
     with transaction.atomic():
         run = Run(until=until, kinds=[factory() for factory in _KINDS])
-        pending = _lock_and_load(run, _closure(planet_ids, until, run.kinds))
+        pending = _lock_and_load(run, _closure(planet_ids, until, run.kinds)[0])
     instants: dict[datetime, set[Key]] = {}
     for event in sorted(event for key, event in pending.items() if key not in set_aside):
         instants.setdefault(event.at, set()).add(event.key)
@@ -267,16 +271,24 @@ def watching(breadcrumb: Breadcrumb) -> Iterator[None]:
         _breadcrumb.reset(token)
 
 
-def _closure(planet_ids: set[int], until: datetime, kinds: list[Kind]) -> set[int]:
+def _closure(planet_ids: set[int], until: datetime, kinds: list[Kind]) -> tuple[set[int], bool]:
     """The planets and, transitively, their feeders (read without locks, to lock them in order):
-    one statement per level for every kind of mission."""
+    one statement per level for every kind of mission. And whether any event is quarantined: the
+    same statement tells, which saves every run a round trip to the database (the quarantine is
+    nearly always empty)."""
     wanted, todo = set(planet_ids), set(planet_ids)
     query = _feeders_query(kinds)
-    while todo and query is not None:
+    if query is None:
+        return wanted, True  # nothing tells: read the quarantine
+    any_quarantined = False
+    while todo:
         found = {target for (target,) in query.fetch(sorted(todo), until)}
+        if QUARANTINE_SEEN in found:
+            found.discard(QUARANTINE_SEEN)
+            any_quarantined = True
         todo = found - wanted
         wanted |= todo
-    return wanted
+    return wanted, any_quarantined
 
 
 _FEEDERS: dict[tuple[type, ...], CompiledQuery | None] = {}  # by the kinds of a run
@@ -292,9 +304,17 @@ def _feeders_query(kinds: list[Kind]) -> CompiledQuery | None:
     return _FEEDERS[key]
 
 
+# No planet has this key: a row of it among the feeders says that an event is quarantined.
+QUARANTINE_SEEN = -1
+
+
 def _feeders_union(kinds: list[Kind], planet_ids: list[int], until: datetime) -> QuerySet:
+    from galactic.events.models import QuarantinedEvent  # imported here: apps import this module early
+
     first, *others = (kind.feeders(planet_ids, until) for kind in kinds)
-    return first.union(*others, all=True) if others else first
+    seen = Value(QUARANTINE_SEEN, output_field=BigIntegerField())
+    quarantined = QuarantinedEvent.objects.order_by().annotate(target=seen).values_list("target")
+    return first.union(*others, quarantined, all=True)
 
 
 def _lock_and_load(run: Run, planet_ids: set[int]) -> dict[tuple[str, int], Event]:
