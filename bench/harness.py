@@ -210,6 +210,52 @@ class Stack:
             "loadavg_1m_end": round(os.getloadavg()[0], 2),
             # all CPUs, all processes (this benchmark's and anyone else's), over the benchmark
             "cpu_busy_pct": round(100 * (1 - idle / total), 1) if total else None,
+            "speed": self.speed(),
+        }
+
+    def speed(self) -> dict:
+        """How fast the box is now, in CPU time, so that runs of different days can be compared:
+        the machine a run gets changes, and on 2026-11-30 the same code and the stock baselines
+        took 1.3 to 1.6 times the CPU they took on the machine of the day before (bench/README.md).
+        The best of three rounds of: a fixed pure-Python loop; a Redis PING through redis-py (client
+        CPU per call: what any Redis round trip costs at the least); a `SELECT 1` through Django's
+        cursor (this process's CPU and its PostgreSQL backend's, per statement).
+        """
+        from django.db import connection
+
+        def best(rounds: int, calls: int, call: Callable[[], object], pid: int | None = None) -> tuple:
+            """(this process's, `pid`'s) CPU seconds per call, in the cheapest round."""
+            other = (lambda: cpu_seconds(pid)) if pid else (lambda: 0.0)
+            results = []
+            for _ in range(rounds):
+                began, other_began = time.process_time(), other()
+                for _ in range(calls):
+                    call()
+                results.append(((time.process_time() - began) / calls, (other() - other_began) / calls))
+            return min(results)
+
+        def loop() -> int:
+            total = 0
+            for i in range(1_000_000):
+                total += i
+            return total
+
+        def select() -> None:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+                cursor.fetchone()
+
+        redis = self.redis()
+        connection.ensure_connection()
+        python_s, _ = best(3, 1, loop)
+        ping_s, _ = best(3, 1000, redis.ping)
+        # the backend's CPU is read from /proc in clock ticks (10 ms): 2,000 statements a round
+        select_s, backend_s = best(3, 2000, select, connection.connection.info.backend_pid)
+        return {
+            "python_loop_ms": round(python_s * 1000, 1),
+            "redis_ping_client_us": round(ping_s * 1e6, 1),
+            "postgres_select_client_us": round(select_s * 1e6, 1),
+            "postgres_select_backend_us": round(backend_s * 1e6, 1),
         }
 
     # --- environment ---------------------------------------------------------------------------
