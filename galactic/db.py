@@ -116,8 +116,8 @@ def _column_arrays(fields: Sequence[Field]) -> tuple[str, list[str]]:
     row, `v.<column>`.
 
     A JSON column comes as one jsonb array, `jsonb_array_elements(%s::jsonb)`, not as a jsonb[]:
-    psycopg quotes each element of an array parameter in Python, which for a batch's reports took
-    longer than the battles they report (1.5 ms for 50 reports; one json.dumps of the list, 0.3).
+    psycopg quotes each element of an array parameter in Python: 1.5 ms for 50 values of a battle
+    report's size, where one json.dumps of the list takes 0.3 ms (bench/README.md).
     An element that is JSON null stands for Python's None, which Django stores as SQL NULL.
     """
     quote = connection.ops.quote_name

@@ -188,24 +188,27 @@ def test_insert_writes_the_row_save_would_write(make_player):
     assert Fleet.objects.get(pk=fleet.pk).status == "returning"
 
 
+def attack_fleet(attacker, defender) -> Fleet:
+    """A saved fleet of one cruiser from the attacker's home to the defender's (make_player's)."""
+    at = attacker.home.resources_at
+    return Fleet.objects.create(
+        owner=attacker.player,
+        mission="attack",
+        origin=attacker.home,
+        target=defender.home,
+        ships={"cruiser": 1},
+        fuel=1,
+        speed=100,
+        depart_at=at,
+        arrive_at=at,
+        return_at=at,
+    )
+
+
 def test_bulk_save_writes_each_rows_own_values_of_every_column_type(make_player):
     alice, bob = make_player("alice"), make_player("bob")
     at = alice.home.resources_at
-    fleets = [
-        Fleet.objects.create(
-            owner=alice.player,
-            mission="attack",
-            origin=alice.home,
-            target=bob.home,
-            ships={"cruiser": 1},
-            fuel=1,
-            speed=100,
-            depart_at=at,
-            arrive_at=at,
-            return_at=at,
-        )
-        for _ in range(3)
-    ]
+    fleets = [attack_fleet(alice, bob) for _ in range(3)]
     for n, fleet in enumerate(fleets):
         fleet.status = ("returning", "destroyed", "completed")[n]
         fleet.ships = {"cruiser": n, "battleship": 10 * n} if n else {}
@@ -310,21 +313,7 @@ def test_bulk_writes_refuse_none_for_a_json_column_that_is_not_nullable(make_pla
     ]
     with pytest.raises(IntegrityError), transaction.atomic():
         create_all(reports)
-    fleets = [
-        Fleet.objects.create(
-            owner=alice.player,
-            mission="attack",
-            origin=alice.home,
-            target=bob.home,
-            ships={"cruiser": 1},
-            fuel=1,
-            speed=100,
-            depart_at=at,
-            arrive_at=at,
-            return_at=at,
-        )
-        for _ in "ab"
-    ]
+    fleets = [attack_fleet(alice, bob) for _ in "ab"]
     fleets[1].ships = None
     with pytest.raises(IntegrityError), transaction.atomic():
         bulk_save(fleets, ("ships",))
