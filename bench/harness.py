@@ -216,8 +216,8 @@ class Stack:
     def speed(self) -> dict:
         """How fast the box is now, in CPU time, so that runs on different machines can be compared:
         the machine a run gets changes, and on 2026-11-30 the same code and the stock baselines
-        took 1.3 to 1.6 times the CPU they had taken on the machine of a few hours before
-        (bench/README.md, "A slower machine").
+        took about 1.6 times the CPU (1.3 to 1.9 by run) they had taken on the machine of a few
+        hours before (bench/README.md, "A slower machine").
         The best of three rounds of: a fixed pure-Python loop; a Redis PING through redis-py (client
         CPU per call: what any Redis round trip costs at the least); a `SELECT 1` through Django's
         cursor (this process's CPU and its PostgreSQL backend's, per statement).
