@@ -68,18 +68,7 @@ def test_what_a_connection_sends_again_and_again_is_prepared_once(make_player):
 def test_values_list_rows_and_column_conversions(make_player):
     """A JSON column comes back decoded, as the queryset gives it."""
     alice, bob = make_player("alice"), make_player("bob")
-    fleet = Fleet.objects.create(
-        owner=alice.player,
-        mission="transport",
-        origin=alice.home,
-        target=bob.home,
-        ships={"small_cargo": 2},
-        fuel=1,
-        speed=100,
-        depart_at=alice.home.resources_at,
-        arrive_at=alice.home.resources_at,
-        return_at=alice.home.resources_at,
-    )
+    fleet = fleet_between(alice, bob, "transport", {"small_cargo": 2})
     query = CompiledQuery(lambda pk: Fleet.objects.filter(pk=pk).values_list("pk", "ships"), int)
     assert query.fetch(fleet.pk) == [(fleet.pk, {"small_cargo": 2})]
     assert query.fetch(fleet.pk) == list(Fleet.objects.filter(pk=fleet.pk).values_list("pk", "ships"))
@@ -188,15 +177,15 @@ def test_insert_writes_the_row_save_would_write(make_player):
     assert Fleet.objects.get(pk=fleet.pk).status == "returning"
 
 
-def attack_fleet(attacker, defender) -> Fleet:
-    """A saved fleet of one cruiser from the attacker's home to the defender's (make_player's)."""
-    at = attacker.home.resources_at
+def fleet_between(sender, receiver, mission: str = "attack", ships: dict | None = None) -> Fleet:
+    """A saved fleet (one cruiser unless told) from one make_player() player's home to another's."""
+    at = sender.home.resources_at
     return Fleet.objects.create(
-        owner=attacker.player,
-        mission="attack",
-        origin=attacker.home,
-        target=defender.home,
-        ships={"cruiser": 1},
+        owner=sender.player,
+        mission=mission,
+        origin=sender.home,
+        target=receiver.home,
+        ships=ships or {"cruiser": 1},
         fuel=1,
         speed=100,
         depart_at=at,
@@ -208,7 +197,7 @@ def attack_fleet(attacker, defender) -> Fleet:
 def test_bulk_save_writes_each_rows_own_values_of_every_column_type(make_player):
     alice, bob = make_player("alice"), make_player("bob")
     at = alice.home.resources_at
-    fleets = [attack_fleet(alice, bob) for _ in range(3)]
+    fleets = [fleet_between(alice, bob) for _ in range(3)]
     for n, fleet in enumerate(fleets):
         fleet.status = ("returning", "destroyed", "completed")[n]
         fleet.ships = {"cruiser": n, "battleship": 10 * n} if n else {}
@@ -313,7 +302,7 @@ def test_bulk_writes_refuse_none_for_a_json_column_that_is_not_nullable(make_pla
     ]
     with pytest.raises(IntegrityError), transaction.atomic():
         create_all(reports)
-    fleets = [attack_fleet(alice, bob) for _ in "ab"]
+    fleets = [fleet_between(alice, bob) for _ in "ab"]
     fleets[1].ships = None
     with pytest.raises(IntegrityError), transaction.atomic():
         bulk_save(fleets, ("ships",))
