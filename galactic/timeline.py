@@ -40,7 +40,7 @@ from functools import partial
 from typing import Protocol, TypeVar
 
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import BigIntegerField, QuerySet, Value
+from django.db.models import BigIntegerField, QuerySet, Subquery, Value
 
 from galactic.db import CompiledQuery, bulk_save
 from galactic.models import Planet
@@ -304,7 +304,7 @@ def _feeders_query(kinds: list[Kind]) -> CompiledQuery | None:
     return _FEEDERS[key]
 
 
-# No planet has this key: a row of it among the feeders says that an event is quarantined.
+# No planet has this key: a row of it among the feeders says that some event is quarantined.
 QUARANTINE_SEEN = -1
 
 
@@ -312,9 +312,11 @@ def _feeders_union(kinds: list[Kind], planet_ids: list[int], until: datetime) ->
     from galactic.events.models import QuarantinedEvent  # imported here: apps import this module early
 
     first, *others = (kind.feeders(planet_ids, until) for kind in kinds)
+    held = QuarantinedEvent.objects.order_by()
     seen = Value(QUARANTINE_SEEN, output_field=BigIntegerField())
-    quarantined = QuarantinedEvent.objects.order_by().annotate(target=seen).values_list("target")
-    return first.union(*others, quarantined, all=True)
+    # one row at most, however many are held (the first one's, by key)
+    one = held.filter(pk=Subquery(held.values("pk")[:1])).annotate(target=seen).values_list("target")
+    return first.union(*others, one, all=True)
 
 
 def _lock_and_load(run: Run, planet_ids: set[int]) -> dict[tuple[str, int], Event]:

@@ -86,6 +86,6 @@ def test_the_start_up_summary_names_the_database_and_redis_and_warns_of_a_shared
     lines = startup_summary().splitlines()
 
     assert lines[0].startswith("==> database: postgresql ")
-    db = queue.get_connection().connection_pool.connection_kwargs["db"]
-    assert lines[1] == f"==> Redis: redis://127.0.0.1:6379/{db} (REDIS_URL)"
+    where = queue.get_connection().connection_pool.connection_kwargs  # TEST_REDIS_URL's
+    assert lines[1] == f"==> Redis: redis://{where['host']}:{where['port']}/{where['db']} (REDIS_URL)"
     assert lines[2].startswith("warning: this Redis database also holds 1 keys that are not the game's")
