@@ -458,15 +458,9 @@ class GameWorker(SimpleWorker):
 
     def perform_job(self, job: Job, queue: Queue) -> bool:
         close_old_connections()  # drops a connection that broke or aged in the previous job
-        started = time.time()
-        lateness = _lateness(job, started)  # before RQ counts down the retries of a failure
-        final = not (job.retries_left and job.retries_left > 0)  # RQ's Job.should_retry, before it
-        ok = False
-        try:
-            ok = super().perform_job(job, queue)
-            return ok
-        finally:
-            _record(job, ok=ok, lateness=lateness, duration=time.time() - started, final=final)
+        with _Attempt(job) as attempt:
+            attempt.ok = super().perform_job(job, queue)
+            return attempt.ok
 
     def _perform_alone(self, job: Job, rq_queue: Queue) -> None:
         """A started job that may end as a batch's jobs end (rq_compat.may_batch), run as RQ's
@@ -475,27 +469,23 @@ class GameWorker(SimpleWorker):
         pipeline that also sets the worker idle. A failure or a Retry goes through RQ's own
         handling (retries, the failed registry, the attempt budget)."""
         trusted = self._reuse_connections()
-        started = time.time()
-        lateness = _lateness(job, started)
-        final = not (job.retries_left and job.retries_left > 0)
-        ok = False
-        try:
-            with self.death_penalty_class(
-                job.timeout or rq_queue.DEFAULT_TIMEOUT, JobTimeoutException, job_id=job.id
-            ):
-                result = self._call(job, reconnect=trusted)
-        except Exception:
-            rq_compat.fail(self, job, rq_queue, sys.exc_info())
-        else:
+        with _Attempt(job) as attempt:
+            try:
+                with self.death_penalty_class(
+                    job.timeout or rq_queue.DEFAULT_TIMEOUT, JobTimeoutException, job_id=job.id
+                ):
+                    result = self._call(job, reconnect=trusted)
+            except Exception:
+                rq_compat.fail(self, job, rq_queue, sys.exc_info())
+                return
             if isinstance(result, Retry):  # what RQ's perform_job does with one
                 self.handle_execution_ended(job, rq_queue, job.success_callback_timeout)
                 self.handle_job_retry(job, rq_queue, result, rq_queue.started_job_registry, self.execution)
             else:
-                self._finish_batch([job], [self.execution], [result], duration=time.time() - started)
+                duration = time.time() - attempt.started
+                self._finish_batch([job], [self.execution], [result], duration=duration)
                 self._database_answered_at = time.monotonic()
-            ok = True
-        finally:
-            _record(job, ok=ok, lateness=lateness, duration=time.time() - started, final=final)
+            attempt.ok = True
 
     def _reuse_connections(self) -> bool:
         """Before a job, what Django does before a request (close_old_connections: a connection
@@ -622,6 +612,26 @@ class GameWorker(SimpleWorker):
             self.set_state(WorkerStatus.IDLE, pipeline=pipe)
             pipe.execute()
         self._idle_written = True
+
+
+class _Attempt:
+    """One run of a job on its own, recorded when it ends (_record) as `ok` says. Its lateness and
+    whether a failure would be its last are read at the start, before RQ counts down the retries
+    of a failure (RQ's Job.should_retry)."""
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        self.started = time.time()
+        self.lateness = _lateness(job, self.started)
+        self.final = not (job.retries_left and job.retries_left > 0)
+        self.ok = False
+
+    def __enter__(self) -> _Attempt:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        duration = time.time() - self.started
+        _record(self.job, ok=self.ok, lateness=self.lateness, duration=duration, final=self.final)
 
 
 def _record(
