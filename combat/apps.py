@@ -1,4 +1,8 @@
+import logging
+
 from django.apps import AppConfig
+
+logger = logging.getLogger(__name__)
 
 
 class CombatConfig(AppConfig):
@@ -7,5 +11,15 @@ class CombatConfig(AppConfig):
     def ready(self) -> None:
         from combat.services import NpcBases
         from galactic import timeline
+        from galactic.events.signals import worker_starting
 
         timeline.register(NpcBases)
+        worker_starting.connect(load_battle_engine, dispatch_uid="combat.load_battle_engine")
+
+
+def load_battle_engine(**kwargs) -> None:
+    """A worker's first battle must not wait for numba to load (about 0.7 s) or, on a machine that
+    has not compiled the engine yet, to compile it (about 10 s)."""
+    from combat import compiled
+
+    logger.info("battle engine ready in %.2f s", compiled.warm_up())

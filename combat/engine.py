@@ -1,6 +1,7 @@
 """The battle engine of RULES.md ("Combat"): pure, seeded, vectorised per unit array.
 
-No Django here: only numpy, the standard library and the unit catalogue of :mod:`galactic.ships`.
+No Django here: only numpy, numba (:mod:`combat.compiled`), the standard library and the unit catalogue
+of :mod:`galactic.ships`.
 Call :func:`resolve_battle` with two :class:`Side` values and a seed; the same inputs and seed always
 give the same :class:`BattleResult`, so storing the seed in the battle report is enough to replay it.
 
@@ -47,9 +48,10 @@ interpretations chosen):
   brought into the battle (a type wiped out shows 0).
 
 Two exact code paths produce bit-identical results (same random draws in the same order, same float
-operations): a pure-Python loop for small battles, where numpy call overhead dominates, and a
-numpy path for larger ones, which applies the shots of a volley grouped by target, one "k-th shot on
-every target" wave at a time. Both hold every unit (the numpy path about 150 bytes each), so above
+operations): for small battles, a unit-by-unit loop compiled with numba (:mod:`combat.compiled`),
+where an interpreted loop or numpy's per-call overhead would dominate, and a numpy path for larger
+ones, which applies the shots of a volley grouped by target, one "k-th shot on every target" wave at
+a time. Both hold every unit (the numpy path about 150 bytes each), so above
 ``GROUPED_BATTLE_UNITS`` units (both sides together) the battle goes to the grouped mode of
 :mod:`combat.grouped`: units of a type grouped by hull, the shots and hits of a group drawn from
 their distributions, memory independent of the number of units; same rules, its own draws (its
@@ -75,11 +77,11 @@ MAX_ROUNDS = 6
 REBUILD_PROBABILITY = 0.7
 DEBRIS_PERCENT = 30
 EXPLOSION_HULL_FRACTION = 0.7
-# Battles with at most this many units (both sides together) use the pure-Python path, up to
+# Battles with at most this many units (both sides together) use the compiled path, up to
 # GROUPED_BATTLE_UNITS the numpy path (both exact), and above it the grouped mode (combat.grouped).
 SMALL_BATTLE_UNITS = 600
 GROUPED_BATTLE_UNITS = 200_000
-PATHS = ("python", "numpy", "grouped")
+PATHS = ("compiled", "numpy", "grouped")
 # Per type and side: the grouped mode counts units and shots in int64 (about 10 shots a unit at most
 # on average with rapid fire 10, so 10**15 units leave a margin of 900 to 2**63).
 MAX_UNITS = 10**15
@@ -192,7 +194,7 @@ def resolve_battle(attacker: Side, defender: Side, *, seed: int) -> BattleResult
 def path_for(units: int) -> str:
     """The code path the engine takes for a battle of ``units`` units (both sides together)."""
     if units <= SMALL_BATTLE_UNITS:
-        return "python"
+        return "compiled"
     return "numpy" if units <= GROUPED_BATTLE_UNITS else "grouped"
 
 
@@ -226,8 +228,11 @@ def _fight(
         from combat.grouped import fight_grouped  # builds on this module's definitions
 
         return fight_grouped(gen, a_counts, d_counts, a_stats, d_stats)
-    fight = _fight_numpy if path == "numpy" else _fight_python
-    return fight(gen, a_counts, d_counts, a_stats, d_stats)
+    if path == "compiled":
+        from combat.compiled import fight_compiled  # numba, loaded only where battles are fought
+
+        return fight_compiled(gen, a_counts, d_counts, a_stats, d_stats)
+    return _fight_numpy(gen, a_counts, d_counts, a_stats, d_stats)
 
 
 def _rebuild(gen: np.random.Generator, d_counts: list[int], d_final: list[int]) -> list[int]:
@@ -305,7 +310,8 @@ _RoundCounts = tuple[list[int], list[int]]
 
 
 # --------------------------------------------------------------------------------------------------
-# Damage of one shot (shared definition; the numpy path applies the same formulas element-wise).
+# Damage of one shot: the rule, as the tests state it; the compiled path applies it shot by shot,
+# the numpy path element-wise.
 
 
 def _apply_shot(
@@ -326,89 +332,6 @@ def _apply_shot(
         shield == 0 and hull <= EXPLOSION_HULL_FRACTION * full_hull and u < 1.0 - hull / full_hull
     )
     return shield, hull, destroyed
-
-
-# --------------------------------------------------------------------------------------------------
-# Pure-Python path (small battles).
-
-
-def _fight_python(
-    gen: np.random.Generator, a_counts: list[int], d_counts: list[int], a_stats: _Stats, d_stats: _Stats
-) -> tuple[list[_RoundCounts], list[int], list[int]]:
-    sides = []
-    for counts, stats in ((a_counts, a_stats), (d_counts, d_stats)):
-        types = [t for t in range(_N_TYPES) for _ in range(counts[t])]
-        sides.append([types, [stats.hull[t] for t in types], [stats.shield[t] for t in types], stats])
-    rounds: list[_RoundCounts] = []
-    for _ in range(MAX_ROUNDS):
-        a, d = sides
-        alive = ([True] * len(a[0]), [True] * len(d[0]))
-        _volley_python(gen, a, d, alive[1])
-        _volley_python(gen, d, a, alive[0])
-        for side, live in zip(sides, alive, strict=True):
-            types, hulls, _, stats = side
-            keep = [i for i, flag in enumerate(live) if flag]
-            side[0] = [types[i] for i in keep]
-            side[1] = [hulls[i] for i in keep]
-            side[2] = [stats.shield[t] for t in side[0]]
-        counts_now = tuple(_type_counts(side[0]) for side in sides)
-        rounds.append(counts_now)
-        if not sides[0][0] or not sides[1][0]:
-            break
-    final = rounds[-1]
-    return rounds, list(final[0]), list(final[1])
-
-
-def _type_counts(types: list[int]) -> list[int]:
-    counts = [0] * _N_TYPES
-    for t in types:
-        counts[t] += 1
-    return counts
-
-
-def _volley_python(gen: np.random.Generator, shooter: list, target: list, alive: list[bool]) -> None:
-    """Every armed unit of ``shooter`` fires (with rapid fire) at ``target``; updates it in place."""
-    s_types, attack = shooter[0], shooter[3].attack
-    shooters = [i for i, t in enumerate(s_types) if attack[t] > 0]
-    if not shooters:
-        return
-    chains = _chains_python(gen, shooters, s_types, target[0])
-    uniforms = gen.random(sum(len(chain) for chain in chains)).tolist()
-    t_types, t_hull, t_shield, t_stats = target
-    full_shield, full_hull = t_stats.shield, t_stats.hull
-    j = 0
-    for shooter_index, chain in zip(shooters, chains, strict=True):
-        damage = attack[s_types[shooter_index]]
-        for tgt in chain:
-            j += 1
-            if not alive[tgt]:
-                continue
-            kind = t_types[tgt]
-            t_shield[tgt], t_hull[tgt], destroyed = _apply_shot(
-                damage, t_shield[tgt], t_hull[tgt], full_shield[kind], full_hull[kind], uniforms[j - 1]
-            )
-            if destroyed:
-                alive[tgt] = False
-
-
-def _chains_python(
-    gen: np.random.Generator, shooters: list[int], s_types: list[int], t_types: list[int]
-) -> list[list[int]]:
-    """Each shooter's targets, its rapid-fire chain in order, drawn in waves (as the numpy path)."""
-    chains: list[list[int]] = [[] for _ in shooters]
-    current = list(range(len(shooters)))
-    while current:
-        picks = gen.integers(0, len(t_types), size=len(current)).tolist()
-        probs = []
-        for c, tgt in zip(current, picks, strict=True):
-            chains[c].append(tgt)
-            probs.append(_RF_PROB[s_types[shooters[c]]][t_types[tgt]])
-        k = len(probs) - probs.count(0.0)  # the shots that may chain (no probability is negative)
-        if k == 0:
-            break
-        draws = iter(gen.random(k).tolist())
-        current = [c for c, p in zip(current, probs, strict=True) if p > 0.0 and next(draws) < p]
-    return chains
 
 
 # --------------------------------------------------------------------------------------------------
@@ -465,7 +388,7 @@ def _fight_numpy(
 
 
 def _volley_numpy(gen: np.random.Generator, shooter: _Units, target: _Units) -> None:
-    """Vectorised twin of :func:`_volley_python` (same draws, same arithmetic, same result)."""
+    """Vectorised twin of the compiled volley (same draws, same arithmetic, same result)."""
     shooters = np.flatnonzero(shooter.attack > 0)
     if shooters.size == 0:
         return

@@ -32,6 +32,10 @@ ensure_venv() {
     "$PY" -m pip install --quiet --disable-pip-version-check -r requirements.txt
     echo "$want" > "$stamp"
   fi
+  # numba compiles the battle engine's small battles (combat.compiled) once per machine and keeps
+  # the code in combat/__pycache__: here (about 10 s the first time, 1 s after), not in a worker's
+  # first battle or in a test
+  "$PY" -c 'from combat import compiled; took = compiled.warm_up(); took > 3 and print(f"==> compiled the battle engine (numba) in {took:.0f} s")'
 }
 
 # Start a local redis-server on 127.0.0.1:PORT when nothing answers there and the binary exists.

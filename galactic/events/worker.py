@@ -80,6 +80,7 @@ from rq.worker import SimpleWorker, WorkerStatus
 
 from galactic import db, timeline
 from galactic.events import attempts, metrics, queue, rq_compat
+from galactic.events.signals import worker_starting
 
 logger = logging.getLogger(__name__)
 events_log = logging.getLogger("galactic.events")
@@ -142,6 +143,7 @@ class GameWorker(SimpleWorker):
         # time at thousands of events a second): RQ_LOG_LEVEL, unless started with -v 2 (DEBUG).
         if self.log.getEffectiveLevel() > logging.DEBUG:
             self.log.setLevel(settings.RQ_LOG_LEVEL)
+        worker_starting.send(sender=type(self), worker=self)
         # What is loaded by now (Django, the apps, their modules) lives as long as the process:
         # out of the garbage collector's full passes, which would otherwise walk all of it every
         # few thousand jobs (about 80 ms each; 8 ms once frozen).

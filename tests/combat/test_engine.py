@@ -108,8 +108,8 @@ def test_counts_are_never_negative_and_survivors_never_exceed_the_initial_fleet(
 @given(
     attacker=sides(defences=False, max_count=60), defender=sides(defences=True, max_count=60), seed=seed_st
 )
-def test_python_and_numpy_paths_give_identical_results(attacker: Side, defender: Side, seed: int) -> None:
-    assert _resolve(attacker, defender, seed=seed, path="python") == _resolve(
+def test_compiled_and_numpy_paths_give_identical_results(attacker: Side, defender: Side, seed: int) -> None:
+    assert _resolve(attacker, defender, seed=seed, path="compiled") == _resolve(
         attacker, defender, seed=seed, path="numpy"
     )
 
@@ -125,7 +125,7 @@ def test_paths_agree_on_a_larger_mixed_battle() -> None:
         armour=1,
     )
     for seed in range(3):
-        assert _resolve(attacker, defender, seed=seed, path="python") == _resolve(
+        assert _resolve(attacker, defender, seed=seed, path="compiled") == _resolve(
             attacker, defender, seed=seed, path="numpy"
         )
 
@@ -136,7 +136,7 @@ ATTACKER = Side({"light_fighter": 30, "heavy_fighter": 10, "cruiser": 5, "small_
 DEFENDER = Side({"light_fighter": 20, "cruiser": 3}, {"rocket_launcher": 25, "light_laser": 10}, armour=1)
 
 
-@pytest.mark.parametrize("path", ["python", "numpy", "grouped"])
+@pytest.mark.parametrize("path", ["compiled", "numpy", "grouped"])
 def test_same_seed_gives_the_same_result(path: str) -> None:
     first = _resolve(ATTACKER, DEFENDER, seed=1234, path=path)
     second = _resolve(ATTACKER, DEFENDER, seed=1234, path=path)

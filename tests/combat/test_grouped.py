@@ -156,7 +156,7 @@ def test_counts_add_up_and_never_grow(attacker: Side, defender: Side, seed: int)
 
 
 def test_the_engine_takes_the_grouped_mode_above_its_threshold() -> None:
-    assert path_for(SMALL_BATTLE_UNITS) == "python"
+    assert path_for(SMALL_BATTLE_UNITS) == "compiled"
     assert path_for(GROUPED_BATTLE_UNITS) == "numpy"
     assert path_for(GROUPED_BATTLE_UNITS + 1) == "grouped"
     a, d = MAKEUPS["mixed"](GROUPED_BATTLE_UNITS)  # well above: 2 x the threshold
