@@ -143,7 +143,7 @@ class GameWorker(SimpleWorker):
         # time at thousands of events a second): RQ_LOG_LEVEL, unless started with -v 2 (DEBUG).
         if self.log.getEffectiveLevel() > logging.DEBUG:
             self.log.setLevel(settings.RQ_LOG_LEVEL)
-        worker_starting.send(sender=type(self), worker=self)
+        worker_starting.send(sender=type(self), worker=self)  # the apps load what their events need
         # What is loaded by now (Django, the apps, their modules) lives as long as the process:
         # out of the garbage collector's full passes, which would otherwise walk all of it every
         # few thousand jobs (about 80 ms each; 8 ms once frozen).
