@@ -2,31 +2,52 @@
 
 :mod:`combat.engine` sends a battle of at most ``SMALL_BATTLE_UNITS`` units here. Interpreted, a
 50 v 50 battle cost about 0.7 ms of CPU, most of it in the loop over shots and in the overhead of
-a few dozen small numpy calls; compiled, about 0.1 ms. The results must stay bit for bit those of
-the numpy path (and of every battle already stored in a report, which a replay fights again from
-its seed): the same draws from the same ``numpy.random.Generator`` (numba draws from the very
-generator it is given, with numpy's algorithms), in the same order, and the same float operations
-(no fastmath). ``tests/combat/test_engine.py`` checks both.
+a few dozen small numpy calls; compiled, the loop takes about 0.1 ms (the whole battle 0.3). The
+results must stay bit for bit those of the numpy path (and of every battle already stored in a
+report, which a replay fights again from its seed): the same draws from the same
+``numpy.random.Generator`` (numba draws from the very generator it is given, with numpy's
+algorithms), in the same order, and the same float operations (no fastmath).
+``tests/combat/test_engine.py`` checks both.
 
 Draw order within a volley (see the rules in :mod:`combat.engine`): the targets of every armed
 shooter, then for the shots that may chain one uniform each, then the next wave's targets, and so
 on; then one uniform per shot, in shooter order, each rapid-fire chain in order.
 
-numba compiles these functions once per machine and keeps the machine code next to this file
-(``__pycache__``, or numba's cache directory when that is not writable). ``warm_up`` loads it, or
-compiles it (about 10 s), so that no event waits for it: the worker calls it before its first job
-(``combat.apps``), and the set-up scripts once after installing (``deploy/python.sh``).
+numba compiles these functions once per machine and keeps the machine code in ``NUMBA_CACHE_DIR``
+if set (the image and the systemd units set it), else next to this file (``__pycache__``).
+``warm_up`` loads it, or compiles it (about 10 s), so that no event waits for it: the worker calls
+it before its first job (``combat.apps``), and the set-up scripts once after installing
+(``deploy/python.sh``).
 """
 
 from __future__ import annotations
 
 import math
+import os
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
-from numba import njit
+from numba import config, njit
 
 from combat.engine import _N_TYPES, _RF_PROB_NP, EXPLOSION_HULL_FRACTION, MAX_ROUNDS, _RoundCounts, _Stats
+
+
+def fallback_cache_dir(source: Path = Path(__file__)) -> str | None:
+    """Where to keep the compiled code when numba would find nowhere: no NUMBA_CACHE_DIR, and the
+    code read-only (a hardened service, a package installed by root). numba then refuses to import
+    a module that caches its functions; a directory in the temporary one is better (compiled again
+    once it is cleared) than a worker that cannot start. None when numba has its place."""
+    if config.CACHE_DIR:
+        return None
+    next_to_source = source.parent / "__pycache__"
+    if os.access(next_to_source if next_to_source.exists() else source.parent, os.W_OK):
+        return None
+    return str(Path(tempfile.gettempdir()) / f"galactic-numba-{os.getuid()}")
+
+
+config.CACHE_DIR = fallback_cache_dir() or config.CACHE_DIR
 
 
 def fight_compiled(

@@ -1,7 +1,7 @@
 """The battle engine of RULES.md ("Combat"): pure, seeded, vectorised per unit array.
 
-No Django here: only numpy, numba (:mod:`combat.compiled`), the standard library and the unit catalogue
-of :mod:`galactic.ships`.
+No Django here: only numpy, numba (:mod:`combat.compiled`), the standard library and the unit
+catalogue of :mod:`galactic.ships`.
 Call :func:`resolve_battle` with two :class:`Side` values and a seed; the same inputs and seed always
 give the same :class:`BattleResult`, so storing the seed in the battle report is enough to replay it.
 
@@ -92,12 +92,17 @@ _N_TYPES = len(_NAMES)
 _N_SHIPS = len(SHIPS)
 _IS_SHIP = tuple(i < _N_SHIPS for i in range(_N_TYPES))
 
-# _RF_PROB[shooter][target]: probability of another shot after a shot at `target`.
-_RF_PROB: list[list[float]] = [
-    [1.0 - 1.0 / rf if (rf := RAPID_FIRE.get(shooter, {}).get(target, 0)) > 1 else 0.0 for target in _NAMES]
-    for shooter in _NAMES
-]
-_RF_PROB_NP = np.array(_RF_PROB, dtype=np.float64)
+# _RF_PROB_NP[shooter, target]: probability of another shot after a shot at `target`.
+_RF_PROB_NP = np.array(
+    [
+        [
+            1.0 - 1.0 / rf if (rf := RAPID_FIRE.get(shooter, {}).get(target, 0)) > 1 else 0.0
+            for target in _NAMES
+        ]
+        for shooter in _NAMES
+    ],
+    dtype=np.float64,
+)
 
 
 @dataclass(frozen=True)

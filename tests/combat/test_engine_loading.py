@@ -1,6 +1,7 @@
 """A worker loads the compiled battle engine (combat.compiled) as it starts, before its first job:
 loading it in a battle would make that event late by about 0.7 s (by about 10 s where the engine
-was never compiled). On the real Redis, a GameWorker in this process."""
+was never compiled). On the real Redis, a GameWorker in this process. And the compiled code has a
+place to live, even where the code itself is read-only."""
 
 from __future__ import annotations
 
@@ -30,3 +31,21 @@ def test_the_engine_is_compiled_code_once_loaded():
 
     assert took >= 0
     assert len(compiled._fight.signatures) == 1  # one machine-code version, the one every battle uses
+
+
+def test_read_only_code_keeps_the_compiled_engine_in_the_temporary_directory(monkeypatch):
+    # numba refuses to import a module that caches its code when it finds nowhere to write it:
+    # a read-only install without NUMBA_CACHE_DIR (checked by hand with a read-only bind mount)
+    monkeypatch.setattr(compiled.config, "CACHE_DIR", "")
+    monkeypatch.setattr(compiled.os, "access", lambda path, mode: False)
+
+    assert compiled.fallback_cache_dir().startswith(compiled.tempfile.gettempdir())
+
+
+def test_numba_keeps_its_own_place_when_it_has_one(monkeypatch):
+    monkeypatch.setattr(compiled.config, "CACHE_DIR", "")
+    assert compiled.fallback_cache_dir() is None  # this checkout is writable
+
+    monkeypatch.setattr(compiled.config, "CACHE_DIR", "/var/cache/galactic/numba")
+    monkeypatch.setattr(compiled.os, "access", lambda path, mode: False)
+    assert compiled.fallback_cache_dir() is None
