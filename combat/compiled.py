@@ -35,19 +35,19 @@ from combat.engine import _N_TYPES, _RF_PROB_NP, EXPLOSION_HULL_FRACTION, MAX_RO
 
 
 def fallback_cache_dir(source: Path = Path(__file__)) -> str | None:
-    """Where to keep the compiled code when numba would find nowhere: no NUMBA_CACHE_DIR, and the
-    code read-only (a hardened service, a package installed by root). numba then refuses to import
-    a module that caches its functions; a directory in the temporary one is better (compiled again
-    once it is cleared) than a worker that cannot start. None when numba has its place."""
-    if config.CACHE_DIR:
-        return None
-    next_to_source = source.parent / "__pycache__"
-    if os.access(next_to_source if next_to_source.exists() else source.parent, os.W_OK):
+    """Where to keep the compiled code when numba's place for it cannot be written: NUMBA_CACHE_DIR
+    if set, else next to the code, which may be read-only (a hardened service, a package installed
+    by root). numba then refuses to import a module that caches its functions; a directory in the
+    temporary one is better (compiled again once it is cleared) than a worker that cannot start.
+    None when numba's place can be written."""
+    wanted = Path(config.CACHE_DIR) if config.CACHE_DIR else source.parent / "__pycache__"
+    nearest = next(path for path in (wanted, *wanted.parents) if path.exists())  # created if missing
+    if os.access(nearest, os.W_OK):
         return None
     return str(Path(tempfile.gettempdir()) / f"galactic-numba-{os.getuid()}")
 
 
-config.CACHE_DIR = fallback_cache_dir() or config.CACHE_DIR
+config.CACHE_DIR = fallback_cache_dir() or config.CACHE_DIR  # before numba's first cached function
 
 
 def fight_compiled(

@@ -34,18 +34,18 @@ def test_the_engine_is_compiled_code_once_loaded():
 
 
 def test_read_only_code_keeps_the_compiled_engine_in_the_temporary_directory(monkeypatch):
-    # numba refuses to import a module that caches its code when it finds nowhere to write it:
-    # a read-only install without NUMBA_CACHE_DIR (checked by hand with a read-only bind mount)
-    monkeypatch.setattr(compiled.config, "CACHE_DIR", "")
+    # numba refuses to import a module that caches its code when it cannot write where it keeps it:
+    # read-only code without NUMBA_CACHE_DIR (checked by hand with a read-only bind mount), or a
+    # NUMBA_CACHE_DIR the service cannot write
     monkeypatch.setattr(compiled.os, "access", lambda path, mode: False)
+    for configured in ("", "/var/cache/galactic/numba"):
+        monkeypatch.setattr(compiled.config, "CACHE_DIR", configured)
+        assert compiled.fallback_cache_dir().startswith(compiled.tempfile.gettempdir())
 
-    assert compiled.fallback_cache_dir().startswith(compiled.tempfile.gettempdir())
 
-
-def test_numba_keeps_its_own_place_when_it_has_one(monkeypatch):
+def test_numba_keeps_its_own_place_when_it_can_write_there(monkeypatch, tmp_path):
     monkeypatch.setattr(compiled.config, "CACHE_DIR", "")
-    assert compiled.fallback_cache_dir() is None  # this checkout is writable
+    assert compiled.fallback_cache_dir() is None  # next to the code: this checkout is writable
 
-    monkeypatch.setattr(compiled.config, "CACHE_DIR", "/var/cache/galactic/numba")
-    monkeypatch.setattr(compiled.os, "access", lambda path, mode: False)
+    monkeypatch.setattr(compiled.config, "CACHE_DIR", str(tmp_path / "numba"))
     assert compiled.fallback_cache_dir() is None
