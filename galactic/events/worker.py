@@ -80,7 +80,7 @@ from rq.worker import SimpleWorker, WorkerStatus
 
 from galactic import db, timeline
 from galactic.events import attempts, metrics, queue, rq_compat
-from galactic.events.signals import worker_starting
+from galactic.events.signals import worker_idle
 
 logger = logging.getLogger(__name__)
 events_log = logging.getLogger("galactic.events")
@@ -129,6 +129,7 @@ class GameWorker(SimpleWorker):
         self._idle_written = False  # the last job's end set the worker idle in Redis (set_state)
         self._suspension_checked_at = -HEARTBEAT_EVERY  # time.monotonic() of the last check
         self._database_answered_at = -DATABASE_TRUST  # time.monotonic() when the last job ended well
+        self._told_idle = False  # galactic.events.signals.worker_idle sent
         # Held while the liveness thread hands jobs back; the worker waits for it before starting a
         # job, so a job it just handed back (and may die running) has its crash recorded first.
         self._recovering = threading.Lock()
@@ -143,7 +144,6 @@ class GameWorker(SimpleWorker):
         # time at thousands of events a second): RQ_LOG_LEVEL, unless started with -v 2 (DEBUG).
         if self.log.getEffectiveLevel() > logging.DEBUG:
             self.log.setLevel(settings.RQ_LOG_LEVEL)
-        worker_starting.send(sender=type(self), worker=self)  # the apps load what their events need
         # What is loaded by now (Django, the apps, their modules) lives as long as the process:
         # out of the garbage collector's full passes, which would otherwise walk all of it every
         # few thousand jobs (about 80 ms each; 8 ms once frozen).
@@ -305,6 +305,9 @@ class GameWorker(SimpleWorker):
             result = super().dequeue_job_and_maintain_ttl(min(timeout, DEQUEUE_SLICE), DEQUEUE_SLICE)
             if result is not None:
                 return result
+            if not self._told_idle:  # the apps load what their events need (galactic.events.signals)
+                self._told_idle = True
+                worker_idle.send(sender=type(self), worker=self)
             if max_idle_time is not None and time.monotonic() - idle_since >= max_idle_time:
                 return None
         return None
