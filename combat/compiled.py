@@ -15,8 +15,8 @@ on; then one uniform per shot, in shooter order, each rapid-fire chain in order.
 
 numba compiles these functions once per machine and keeps the machine code in ``NUMBA_CACHE_DIR``
 if set (the image and the systemd units set it), else next to this file (``__pycache__``).
-``warm_up`` loads it, or compiles it (about 10 s), so that no event waits for it: the worker calls
-it before its first job (``combat.apps``), and the set-up scripts once after installing
+``warm_up`` loads it, or compiles it (about 10 s), so that no battle waits for it: a worker calls
+it at its first idle moment (``combat.apps``), and the set-up scripts once after installing
 (``deploy/python.sh``).
 """
 
