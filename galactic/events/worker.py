@@ -305,12 +305,19 @@ class GameWorker(SimpleWorker):
             result = super().dequeue_job_and_maintain_ttl(min(timeout, DEQUEUE_SLICE), DEQUEUE_SLICE)
             if result is not None:
                 return result
-            if not self._told_idle:  # the apps load what their events need (galactic.events.signals)
+            if not self._told_idle:
                 self._told_idle = True
-                worker_idle.send(sender=type(self), worker=self)
+                self._tell_idle()
             if max_idle_time is not None and time.monotonic() - idle_since >= max_idle_time:
                 return None
         return None
+
+    def _tell_idle(self) -> None:
+        """The apps load what their events need (galactic.events.signals.worker_idle). One that
+        fails is logged and the worker goes on: its events fail in their own jobs, the others run."""
+        for receiver, outcome in worker_idle.send_robust(sender=type(self), worker=self):
+            if isinstance(outcome, Exception):
+                logger.error("%s failed at the worker's first idle moment", receiver, exc_info=outcome)
 
     def _start_promoter(self) -> None:
         if self._burst:  # promote what is due now, once, as RQ's burst mode does

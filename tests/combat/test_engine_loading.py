@@ -39,6 +39,27 @@ def test_an_idle_worker_loads_the_battle_engine(steps):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_an_engine_that_fails_to_load_leaves_the_worker_running(steps, monkeypatch, caplog):
+    worker, done = steps
+
+    def broken() -> float:
+        raise RuntimeError("cannot cache function '_fight': no locator available")
+
+    monkeypatch.setattr(compiled, "warm_up", broken)
+    queue.put(
+        "tests.jobs.count_users",
+        job_id="after",
+        at=datetime.now(UTC) + timedelta(seconds=1.5),
+        args=("after",),
+    )
+
+    worker.work(max_idle_time=3)
+
+    assert done == ["after"]  # idle first (the load failed, logged), then its job
+    assert "no locator available" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_worker_with_work_waiting_runs_it_first(steps):
     worker, done = steps
     for job_id in ("first", "second"):
