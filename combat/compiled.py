@@ -125,22 +125,35 @@ def _volley(gen, s_types, s_stats, t_types, t_stats, t_hull, t_shield, t_alive, 
         target = at[j]
         if not t_alive[target]:
             continue  # a wreck: the shot is wasted (its uniform drawn all the same)
-        damage = s_stats[ATTACK][s_types[shooters[by[j]]]]
         kind = t_types[target]
-        full_shield, full_hull = t_stats[SHIELD][kind], t_stats[HULL][kind]
-        if 100.0 * damage < full_shield:
-            continue  # below 1% of the full shield: bounces
-        shield, hull = t_shield[target], t_hull[target]
-        if damage <= shield:
-            shield = shield - math.floor(100.0 * damage / full_shield) * full_shield / 100.0
-        else:
-            hull = hull - (damage - shield)
-            shield = 0.0
-        t_shield[target], t_hull[target] = shield, hull
-        if hull <= 0 or (
-            shield == 0 and hull <= explodes_below * full_hull and uniforms[j] < 1.0 - hull / full_hull
-        ):
+        t_shield[target], t_hull[target], destroyed = shot(
+            s_stats[ATTACK][s_types[shooters[by[j]]]],
+            t_shield[target],
+            t_hull[target],
+            t_stats[SHIELD][kind],
+            t_stats[HULL][kind],
+            uniforms[j],
+            explodes_below,
+        )
+        if destroyed:
             t_alive[target] = False
+
+
+@njit(cache=True)
+def shot(damage, shield, hull, full_shield, full_hull, u, explodes_below):
+    """One shot of `damage` on a unit: its (shield, hull, destroyed) after it. `u` is the uniform
+    number in [0, 1) that decides a possible explosion (combat.engine._apply_shot states the rule)."""
+    if 100.0 * damage < full_shield:  # below 1% of the full shield: bounces
+        return shield, hull, False
+    if damage <= shield:
+        shield = shield - math.floor(100.0 * damage / full_shield) * full_shield / 100.0
+    else:
+        hull = hull - (damage - shield)
+        shield = 0.0
+    destroyed = hull <= 0 or (
+        shield == 0 and hull <= explodes_below * full_hull and u < 1.0 - hull / full_hull
+    )
+    return shield, hull, destroyed
 
 
 @njit(cache=True)

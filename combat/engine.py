@@ -61,7 +61,6 @@ battle takes.
 
 from __future__ import annotations
 
-import math
 import operator
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -315,8 +314,8 @@ _RoundCounts = tuple[list[int], list[int]]
 
 
 # --------------------------------------------------------------------------------------------------
-# Damage of one shot: the rule, as the tests state it; the compiled path applies it shot by shot,
-# the numpy path element-wise.
+# Damage of one shot: the compiled path's own (combat.compiled.shot), which the numpy path applies
+# element-wise.
 
 
 def _apply_shot(
@@ -324,19 +323,13 @@ def _apply_shot(
 ) -> tuple[float, float, bool]:
     """One shot of ``damage`` on a unit: returns ``(shield, hull, destroyed)`` after it.
 
-    ``u`` is the uniform number in [0, 1) that decides a possible explosion.
+    ``u`` is the uniform number in [0, 1) that decides a possible explosion. Below 1% of the full
+    shield a shot bounces; up to the shield's current value the shield takes it, in whole steps of
+    1% of the full shield; beyond, the shield drops to 0 and the hull takes the rest.
     """
-    if 100.0 * damage < full_shield:  # below 1% of the full shield: bounces
-        return shield, hull, False
-    if damage <= shield:
-        shield = shield - math.floor(100.0 * damage / full_shield) * full_shield / 100.0
-    else:
-        hull = hull - (damage - shield)
-        shield = 0.0
-    destroyed = hull <= 0 or (
-        shield == 0 and hull <= EXPLOSION_HULL_FRACTION * full_hull and u < 1.0 - hull / full_hull
-    )
-    return shield, hull, destroyed
+    from combat.compiled import shot  # numba, loaded only where battles are fought
+
+    return shot(damage, shield, hull, full_shield, full_hull, u, EXPLOSION_HULL_FRACTION)
 
 
 # --------------------------------------------------------------------------------------------------
