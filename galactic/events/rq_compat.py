@@ -1,9 +1,9 @@
 """Every place where the game's queue relies on RQ's or rq-scheduler's internals, in one module.
 
 The queue writes RQ's Redis layout itself, from Lua scripts (galactic.events.queue), so that a put,
-a promotion, a claim or a requeue is one round trip, and the worker ends a batch in one pipeline
-(galactic.events.worker). Both must write exactly what RQ's own code writes, or RQ's readers (its
-workers, registries, the django-rq dashboard) go wrong. So:
+a promotion, a claim, a requeue, or the end of a job or a batch (galactic.events.worker) is one
+round trip. Both must write exactly what RQ's own code writes, or RQ's readers (its workers,
+registries, the django-rq dashboard) go wrong. So:
 
 - every key name and status the scripts use comes from here, derived from RQ's own classes, and
   reaches the Lua as KEYS or ARGV: no script spells an RQ key or status;
@@ -30,14 +30,15 @@ from __future__ import annotations
 import json
 import signal
 import traceback
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from types import TracebackType
 
-from redis.client import Pipeline
 from rq.executions import Execution, ExecutionRegistry
 from rq.job import Job, JobStatus, _job_stack
 from rq.queue import Queue
-from rq.utils import now, parse_composite_key
+from rq.results import Result
+from rq.utils import current_timestamp, now, parse_composite_key
 from rq.worker import Worker, WorkerStatus
 from rq.worker_registration import WORKERS_BY_QUEUE_KEY
 from rq_scheduler import Scheduler
@@ -112,6 +113,7 @@ SCHEDULED: str = JobStatus.SCHEDULED.value
 STARTED: str = JobStatus.STARTED.value
 FAILED: str = JobStatus.FAILED.value
 BUSY: str = WorkerStatus.BUSY.value  # a worker's state while it runs a job
+IDLE: str = WorkerStatus.IDLE.value  # and while it waits for one
 
 
 def is_live(status: str | None) -> bool:
@@ -135,50 +137,72 @@ def may_batch(job: Job, *, has_dependents: bool) -> bool:
     return not any(callbacks) and job.repeats_left is None and not has_dependents
 
 
-def finish_job(
-    job: Job,
-    result: object,
-    *,
-    result_ttl: int,
-    pipeline: Pipeline,
-    worker_name: str,
-    execution: Execution,
-    ended_at: datetime,
-) -> None:
-    """What RQ's Worker.handle_job_success does for one job that succeeded (but the worker's
-    counters, see count_successes), written into `pipeline`: status, result and finished registry,
-    or the job deleted when results are not kept; the execution removed."""
+@dataclass(frozen=True)
+class Success:
+    """What RQ's Worker.handle_job_success writes for one job that succeeded (Job._handle_success,
+    Job.cleanup, Execution.delete; or, when results are not kept, the job deleted), as the values
+    galactic.events.queue.finish writes in one script for a whole batch. The worker's counters and
+    state are the script's own arguments."""
+
+    job_id: str
+    result_ttl: int  # 0: the job is deleted; -1: kept for good; else kept this many seconds
+    job_key: str
+    dependents_key: str
+    dependencies_key: str
+    execution_key: str
+    started_registry_key: str
+    started_member: str  # "<job id>:<execution id>"
+    executions_key: str  # the job's execution registry
+    execution_id: str
+    finished_registry_key: str
+    finished_score: int | str  # FinishedJobRegistry.add's score: when it expires, or "+inf"
+    results_key: str
+    job_fields: dict  # the job hash, as Job.save(include_meta=False, include_result=False) writes it
+    result_fields: dict  # the result stream's entry, as Result.save writes it
+
+
+def success(
+    job: Job, result: object, *, result_ttl: int, worker_name: str, execution: Execution, ended_at: datetime
+) -> Success:
+    """The job object as RQ leaves it after a success (status, end, result), and what RQ would write."""
     job.ended_at = ended_at
     job._status = JobStatus.FINISHED
     job._result = result  # what Result.create stores; RQ has no public setter
-    if result_ttl != 0:
-        job._handle_success(
-            result_ttl,
-            pipeline=pipeline,
-            worker_name=worker_name,
-            execution_id=execution.id,
-            execution_started_at=execution.created_at,
-            execution_ended_at=ended_at,
-        )
-        job.cleanup(result_ttl, pipeline=pipeline, remove_from_queue=False)
-    execution.delete(job=job, pipeline=pipeline)
-    if result_ttl == 0:
-        delete_finished_job(job, pipeline)
+    kept = result_ttl != 0
+    score: int | str = result_ttl if result_ttl < 0 else current_timestamp() + result_ttl
+    entry = Result(
+        job_id=job.id,
+        type=Result.Type.SUCCESSFUL,
+        connection=job.connection,
+        return_value=result,
+        worker_name=worker_name,
+        serializer=job.serializer,
+        execution_id=execution.id,
+        execution_started_at=execution.created_at,
+        execution_ended_at=ended_at,
+    )
+    return Success(
+        job_id=job.id,
+        result_ttl=result_ttl,
+        job_key=job.key,
+        dependents_key=job.dependents_key,
+        dependencies_key=job.dependencies_key,
+        execution_key=execution.key,
+        started_registry_key=job.started_job_registry.key,
+        started_member=execution.composite_key,
+        executions_key=job.execution_registry.key,
+        execution_id=execution.id,
+        finished_registry_key=job.finished_job_registry.key,
+        finished_score="+inf" if score == -1 else score,
+        results_key=Result.get_key(job.id),
+        job_fields=job.to_dict(include_meta=False, include_result=False) if kept else {},
+        result_fields=entry.serialize() if kept else {},
+    )
 
 
-def delete_finished_job(job: Job, pipeline: Pipeline) -> None:
-    """Job.delete for a job that just finished here, without its reads: Job.delete looks the job up
-    in every registry and fetches each of its executions (round trips per job), where we know the
-    job is in none (started registry left above, never finished, failed or queued) and its one
-    execution was just removed."""
-    pipeline.delete(job.key, job.dependents_key, job.dependencies_key, job.execution_registry.key)
-
-
-def count_successes(worker: Worker, durations: list[float], pipeline: Pipeline) -> None:
-    """The worker's counters, as RQ keeps them after each job that succeeded."""
-    for duration in durations:
-        worker.increment_successful_job_count(pipeline=pipeline)
-        worker.increment_total_working_time(timedelta(seconds=duration), pipeline)
+def idle_written(worker: Worker) -> None:
+    """The worker object as Worker.set_state(IDLE) leaves it, once a script wrote the state."""
+    worker._state = WorkerStatus.IDLE
 
 
 def perform(job: Job) -> object:

@@ -25,10 +25,11 @@ Five additions:
   around every dequeue, a suspension check, two pipelines to start it, a transaction with a WATCH
   to end it). A GameWorker makes four for a job on its own: the dequeue (RQ's, two), the start
   (galactic.events.queue.take, one script that writes what RQ's two start pipelines write) and
-  the end (one pipeline, which also sets the worker idle again); its heartbeat and suspension
-  check go at most once a second. A job with callbacks, dependents or repeats ends through RQ's
-  own code. Its database connection is checked (Django's SELECT 1) only when the previous job
-  ended more than a second ago: a job that finds it dead runs again at once on a new one.
+  the end (galactic.events.queue.finish, one script, which also sets the worker idle again); its
+  heartbeat and suspension check go at most once a second. A job with callbacks, dependents or
+  repeats ends through RQ's own code. Its database connection is checked (Django's SELECT 1) only
+  when the previous job ended more than a second ago: a job that finds it dead runs again at once
+  on a new one.
 - Batches: when the job it dequeued is of a kind that declares a batch function
   (galactic.events.queue.batchable, e.g. fleet:arrival) and more jobs of that kind wait near the head of
   the queue, it takes and starts up to GAME_EVENT_BATCH_SIZE - 1 of them with one Lua script
@@ -231,10 +232,10 @@ class GameWorker(SimpleWorker):
 
     def set_state(self, state: str, pipeline=None) -> None:
         """RQ sets the worker idle before every dequeue: a round trip for nothing after a job that
-        ended in one pipeline which set it idle already (_finish_batch)."""
+        ended in the script which set it idle already (_finish_batch)."""
         written, self._idle_written = self._idle_written, False
         if pipeline is None and state == WorkerStatus.IDLE and written:
-            return  # the object knows it already: _finish_batch called this with its pipeline
+            return  # written, and the object knows it (_finish_batch)
         super().set_state(state, pipeline=pipeline)
 
     def check_for_suspension(self, burst: bool) -> None:
@@ -478,7 +479,7 @@ class GameWorker(SimpleWorker):
         """A started job that may end as a batch's jobs end (rq_compat.may_batch), run as RQ's
         perform_job runs it, in one round trip instead of about a dozen: take() already wrote what
         RQ's prepare_job_execution writes, and a success is written as a batch's is, in one
-        pipeline that also sets the worker idle. A failure or a Retry goes through RQ's own
+        script that also sets the worker idle. A failure or a Retry goes through RQ's own
         handling (retries, the failed registry, the attempt budget)."""
         trusted = self._reuse_connections()
         with _Attempt(job) as attempt:
@@ -606,23 +607,21 @@ class GameWorker(SimpleWorker):
         self, jobs: list[Job], executions: list[Execution], results: list, *, duration: float
     ) -> None:
         """What RQ does after a successful job (status, result, finished registry or deletion,
-        execution cleanup, worker counters), for the whole batch in one transaction."""
+        execution cleanup, worker counters), for the whole batch in one script (queue.finish)."""
         ended_at = now()
-        with self.connection.pipeline() as pipe:
-            for job, execution, result in zip(jobs, executions, results, strict=True):
-                rq_compat.finish_job(
-                    job,
-                    result,
-                    result_ttl=job.get_result_ttl(self.default_result_ttl),
-                    pipeline=pipe,
-                    worker_name=self.name,
-                    execution=execution,
-                    ended_at=ended_at,
-                )
-            rq_compat.count_successes(self, [duration] * len(jobs), pipe)
-            self.set_current_job_id(None, pipeline=pipe)
-            self.set_state(WorkerStatus.IDLE, pipeline=pipe)
-            pipe.execute()
+        successes = [
+            rq_compat.success(
+                job,
+                result,
+                result_ttl=job.get_result_ttl(self.default_result_ttl),
+                worker_name=self.name,
+                execution=execution,
+                ended_at=ended_at,
+            )
+            for job, execution, result in zip(jobs, executions, results, strict=True)
+        ]
+        queue.finish(self.connection, self.key, successes, working_time=duration * len(jobs))
+        rq_compat.idle_written(self)
         self._idle_written = True
 
 

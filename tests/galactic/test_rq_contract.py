@@ -318,7 +318,9 @@ def test_take_refuses_a_job_crash_recovery_handed_back(game_queue, redis_conn):
     assert StartedJobRegistry(queue=game_queue).get_job_ids() == []
 
 
-@pytest.mark.parametrize("result_ttl", [0, 600], ids=["results not kept", "results kept"])
+@pytest.mark.parametrize(
+    "result_ttl", [0, 600, -1], ids=["results not kept", "results kept", "kept for good"]
+)
 def test_a_batch_ends_as_rqs_worker_ends_each_job(game_queue, redis_conn, settings, result_ttl):
     settings.GAME_EVENT_RESULT_TTL = result_ttl
     names = ["a", "b", "c"]
@@ -371,7 +373,9 @@ def run_next(worker_class: type[SimpleWorker], game_queue: Queue) -> None:
     worker.execute_job(job, game_queue)
 
 
-@pytest.mark.parametrize("result_ttl", [0, 600], ids=["results not kept", "results kept"])
+@pytest.mark.parametrize(
+    "result_ttl", [0, 600, -1], ids=["results not kept", "results kept", "kept for good"]
+)
 def test_a_job_alone_ends_as_rqs_worker_ends_it(game_queue, redis_conn, settings, result_ttl):
     """A job no batch takes runs through GameWorker._perform_alone: take, the function, and one
     pipeline for its end, where RQ's worker makes a dozen round trips."""
