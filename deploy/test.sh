@@ -64,41 +64,49 @@ checked() {
   return "$1"
 }
 
-# The whole suite, with no arguments, in three pytest processes side by side, each on a Redis
+# The whole suite, with no arguments, in four pytest processes side by side, each on a Redis
 # database index of its own (their PostgreSQL databases are their own already, tests/settings.py):
-# the tests that start processes (mostly waiting on workers, servers and browsers) but the fault
-# drill, shown live; the drill's; and the others (busy on the CPU), both shown when they end. About
-# half the time of one after the other. Any argument, or TEST_REDIS_URL, runs one pytest as asked.
+# the tests that start processes (mostly waiting on workers, servers and browsers) in two parts,
+# tests/galactic's shown live and the rest's; the fault drill's; and the others (busy on the CPU).
+# Each part but the live one is shown when it ends. Any argument, or TEST_REDIS_URL, runs one
+# pytest as asked.
 if [ "$fast" = false ] && [ "$#" -eq 0 ] && [ -z "${TEST_REDIS_URL:-}" ]; then
-  echo "==> pytest, three parts side by side: the tests that start processes (here), the fault"
-  echo "    drill's and the others (each shown when it ends)"
-  drill_log=$(mktemp)
-  quick_log=$(mktemp)
+  echo "==> pytest, four parts side by side: tests/galactic's tests that start processes (here),"
+  echo "    the other tests that start processes, the fault drill's and the others (each shown"
+  echo "    when it ends)"
+  base=$(($$ % 4))
+  logs=()
+  pids=()
+  names=()
+  part() {  # part NAME REDIS_DB PYTEST_ARGS...: one part in the background, its output in a file
+    local name=$1 db=$2 log
+    shift 2
+    log=$(mktemp)
+    TEST_REDIS_URL="redis://127.0.0.1:6379/$db" "$PY" -m pytest -p no:cacheprovider "$@" >"$log" 2>&1 &
+    pids+=($!)
+    logs+=("$log")
+    names+=("$name")
+  }
   set +e
-  TEST_REDIS_URL="redis://127.0.0.1:6379/$((1 + $$ % 5))" "$PY" -m pytest -m "not slow" \
-    -p no:cacheprovider >"$quick_log" 2>&1 &
-  quick=$!
-  TEST_REDIS_URL="redis://127.0.0.1:6379/$((6 + $$ % 5))" "$PY" -m pytest -m slow tests/test_drill.py \
-    -p no:cacheprovider >"$drill_log" 2>&1 &
-  drill=$!
-  trap 'kill "$quick" "$drill" 2>/dev/null' INT TERM  # Ctrl-C stops the parts in the background too
-  TEST_REDIS_URL="redis://127.0.0.1:6379/$((11 + $$ % 5))" "$PY" -m pytest -m slow \
-    --ignore=tests/test_drill.py -p no:cacheprovider
-  slow_status=$?
-  wait "$drill"
-  drill_status=$?
-  wait "$quick"
-  quick_status=$?
-  set -e
-  echo "==> pytest -m slow tests/test_drill.py (run side by side)"
-  cat "$drill_log"
-  echo "==> pytest -m 'not slow' (run side by side)"
-  cat "$quick_log"
-  rm -f "$drill_log" "$quick_log"
+  part "pytest -m 'not slow'" $((1 + base)) -m "not slow"
+  part "pytest -m slow tests/test_drill.py" $((5 + base)) -m slow tests/test_drill.py
+  part "pytest -m slow, but tests/galactic and the drill" $((9 + base)) -m slow \
+    --ignore=tests/galactic --ignore=tests/test_drill.py
+  trap 'kill "${pids[@]}" 2>/dev/null' INT TERM  # Ctrl-C stops the parts in the background too
+  TEST_REDIS_URL="redis://127.0.0.1:6379/$((13 + base % 3))" "$PY" -m pytest -m slow tests/galactic \
+    -p no:cacheprovider
+  live_status=$?
   status=0
-  checked "$slow_status" "-m slow" || status=1
-  checked "$drill_status" "the fault drill" || status=1
-  checked "$quick_status" "-m 'not slow'" || status=1
+  checked "$live_status" "-m slow tests/galactic" || status=1
+  for i in "${!pids[@]}"; do
+    wait "${pids[$i]}"
+    part_status=$?
+    echo "==> ${names[$i]} (run side by side)"
+    cat "${logs[$i]}"
+    rm -f "${logs[$i]}"
+    checked "$part_status" "${names[$i]}" || status=1
+  done
+  set -e
   exit "$status"
 fi
 
