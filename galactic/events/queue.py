@@ -71,37 +71,48 @@ DEFAULT_FAILURE_TTL = 365 * 24 * 3600  # RQ's: how long the failed registry keep
 # The scripts below write RQ's layout: every RQ key name and status reaches them from
 # galactic.events.rq_compat, as KEYS or ARGV.
 
-# KEYS: job hash, queue list, scheduled registry, failed registry, finished registry, set of queues,
-# the promoters' wake-up channel (a channel, not a key; passed here so the script names no constant).
-# ARGV: job id, due timestamp (float seconds), now, queue key, the live statuses
-# (",queued,scheduled,...,"), the queued status, the scheduled status, then HSET pairs. Returns 1
-# when it created the job, 0 when a live job with that id already existed.
+# Writes up to PUT_CHUNK jobs, each unless a live job with its id exists. KEYS: queue list,
+# scheduled registry, failed registry, finished registry, set of queues, the promoters' wake-up
+# channel (a channel, not a key; passed here so the script names no constant). ARGV: queue key, the
+# live statuses (",queued,scheduled,...,"), the queued status, the scheduled status, now, then per
+# job: its hash's key, its id, its due timestamp (float seconds), the number of HSET values and
+# those values (field, value, ...). Returns per job 1 when it created the job, 0 when a live job
+# with that id already existed.
 # A quarantined event is not written by reconciliation, which reads the quarantine in PostgreSQL: a
 # mark here that the database missed (it was down) would wedge the event for good.
 _PUT_SCRIPT = """
-local status = redis.call('HGET', KEYS[1], 'status')
-if status and string.find(ARGV[5], ',' .. status .. ',', 1, true) then
-    return 0
-end
-redis.call('DEL', KEYS[1])
-redis.call('ZREM', KEYS[4], ARGV[1])
-redis.call('ZREM', KEYS[5], ARGV[1])
-redis.call('HSET', KEYS[1], unpack(ARGV, 8))
-if tonumber(ARGV[2]) <= tonumber(ARGV[3]) then
-    redis.call('HSET', KEYS[1], 'status', ARGV[6])
-    redis.call('RPUSH', KEYS[2], ARGV[1])
-else
-    redis.call('HSET', KEYS[1], 'status', ARGV[7])
-    local first = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
-    redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
-    if first[2] == nil or tonumber(ARGV[2]) < tonumber(first[2]) then
-        -- due sooner than anything the promoters wait for: wake them
-        redis.call('PUBLISH', KEYS[7], ARGV[2])
+local now, written, i = tonumber(ARGV[5]), {}, 6
+while i <= #ARGV do
+    local job, id, due_text, fields_at = ARGV[i], ARGV[i + 1], ARGV[i + 2], i + 4
+    local due = tonumber(due_text)
+    i = fields_at + tonumber(ARGV[i + 3])
+    local status = redis.call('HGET', job, 'status')
+    if status and string.find(ARGV[2], ',' .. status .. ',', 1, true) then
+        written[#written + 1] = 0
+    else
+        redis.call('DEL', job)
+        redis.call('ZREM', KEYS[3], id)
+        redis.call('ZREM', KEYS[4], id)
+        redis.call('HSET', job, unpack(ARGV, fields_at, i - 1))
+        if due <= now then
+            redis.call('HSET', job, 'status', ARGV[3])
+            redis.call('RPUSH', KEYS[1], id)
+        else
+            redis.call('HSET', job, 'status', ARGV[4])
+            local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+            redis.call('ZADD', KEYS[2], due, id)
+            if first[2] == nil or due < tonumber(first[2]) then
+                -- due sooner than anything the promoters wait for: wake them
+                redis.call('PUBLISH', KEYS[6], due_text)
+            end
+        end
+        redis.call('SADD', KEYS[5], ARGV[1])
+        written[#written + 1] = 1
     end
 end
-redis.call('SADD', KEYS[6], ARGV[4])
-return 1
+return written
 """
+PUT_CHUNK = 100  # jobs per script call: a longer script would hold Redis up for other clients
 
 # Moves due jobs from the scheduled registry to the queue, atomically, so any number of workers
 # may run it at once and each job is promoted once. KEYS: scheduled registry, queue list.
@@ -643,10 +654,10 @@ def put(func: str, *, job_id: str, at: datetime, args: tuple = ()) -> bool:
 
 
 def put_many(events: Sequence[PendingEvent]) -> list[bool]:
-    """put() for many events, pipelined: one round trip. Per event, True if it was written."""
+    """put() for many events: one round trip (a pipeline of one script call per PUT_CHUNK events).
+    Per event, True if it was written."""
     queue = get_queue()
-    write = _script(queue.connection, _PUT_SCRIPT)
-    shared_keys = [
+    keys = [
         queue.key,
         queue.scheduled_job_registry.key,
         queue.failed_job_registry.key,
@@ -655,27 +666,30 @@ def put_many(events: Sequence[PendingEvent]) -> list[bool]:
         WAKE_CHANNEL,
     ]
     retry = Retry(max=len(settings.GAME_EVENT_RETRY_DELAYS), interval=settings.GAME_EVENT_RETRY_DELAYS)
-    statuses = [rq_compat.live_statuses_arg(), rq_compat.QUEUED, rq_compat.SCHEDULED]
+    enqueued_at = datetime.now(UTC)
+    now = enqueued_at.timestamp()
+    shared = [queue.key, rq_compat.live_statuses_arg(), rq_compat.QUEUED, rq_compat.SCHEDULED, now]
     calls = []
-    for event in events:
-        job = queue.create_job(
-            event.func,
-            args=event.args,
-            job_id=event.job_id,
-            description=event.job_id,  # not stored (rq_compat.lean_job_fields); RQ would compute one
-            retry=retry,
-            result_ttl=settings.GAME_EVENT_RESULT_TTL,
-            failure_ttl=None,
-            meta={"due": event.at.timestamp()},  # the worker measures lateness against it
-        )
-        job.origin = queue.name
-        job.enqueued_at = datetime.now(UTC)
-        now = job.enqueued_at.timestamp()
-        fields = rq_compat.lean_job_fields(job, queued_now=event.at.timestamp() <= now)
-        calls.append(
-            ([job.key, *shared_keys], [job.id, event.at.timestamp(), now, queue.key, *statuses, *fields])
-        )
-    return [bool(created) for created in _pipelined(queue.connection, write, calls)]
+    for start in range(0, len(events), PUT_CHUNK):
+        args = list(shared)
+        for event in events[start : start + PUT_CHUNK]:
+            job = queue.create_job(
+                event.func,
+                args=event.args,
+                job_id=event.job_id,
+                description=event.job_id,  # not stored (rq_compat.lean_job_fields); RQ would compute one
+                retry=retry,
+                result_ttl=settings.GAME_EVENT_RESULT_TTL,
+                failure_ttl=None,
+                meta={"due": event.at.timestamp()},  # the worker measures lateness against it
+            )
+            job.origin = queue.name
+            job.enqueued_at = enqueued_at
+            fields = rq_compat.lean_job_fields(job, queued_now=event.at.timestamp() <= now)
+            args += [job.key, job.id, event.at.timestamp(), len(fields), *fields]
+        calls.append((keys, args))
+    script = _script(queue.connection, _PUT_SCRIPT)
+    return [bool(created) for answer in _pipelined(queue.connection, script, calls) for created in answer]
 
 
 def _pipelined(connection: Redis, script: Script, calls: list[tuple[list, list]]) -> list:

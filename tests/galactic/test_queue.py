@@ -199,3 +199,21 @@ def test_put_many_sends_one_round_trip_and_survives_a_redis_that_lost_its_script
     # (other test runs on this Redis may load their scripts again after the flush: at least ours)
     assert after["exists"] == before["exists"] and after["load"] >= before["load"] + 1
     assert sorted(queue.get_queue().scheduled_job_registry.get_job_ids()) == ["job-0", "job-1", "job-2"]
+
+
+def test_put_many_writes_more_events_than_one_script_call_takes(redis_conn):
+    """PUT_CHUNK events per script call, the calls in one pipeline: every event written once, its
+    answer in its place, whether it was new, live already, or due now."""
+    later, due = datetime.now(UTC) + timedelta(hours=1), datetime.now(UTC) - timedelta(seconds=1)
+    count = queue.PUT_CHUNK * 2 + 7
+    events = [
+        queue.PendingEvent("tests.jobs.record", f"job-{n}", due if n % 3 == 0 else later, (n,))
+        for n in range(count)
+    ]
+    assert queue.put_many(events[::2]) == [True] * len(events[::2])
+    assert queue.put_many(events) == [n % 2 == 1 for n in range(count)]
+    rq_queue = queue.get_queue()
+    scheduled = set(rq_queue.scheduled_job_registry.get_job_ids())
+    queued = rq_queue.get_job_ids()
+    assert len(queued) == len(set(queued)) == sum(1 for n in range(count) if n % 3 == 0)
+    assert scheduled | set(queued) == {f"job-{n}" for n in range(count)} and not scheduled & set(queued)
