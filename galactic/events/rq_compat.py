@@ -19,10 +19,11 @@ registries, the django-rq dashboard) go wrong. So:
   compares them; its first test fails when the installed rq, rq-scheduler or django-rq is not
   the version this module was checked against (rq 2.12.0, rq-scheduler 0.14.0, django-rq 4.2.0).
 
-Upgrading RQ: read the changes of Job (fields, _handle_success, delete), Execution and
-ExecutionRegistry, StartedJobRegistry (its "<job id>:<execution id>" members), Worker (its key,
-counters, registration, stop request) and rq-scheduler's Scheduler (_create_job, its registrations
-key); adjust this module; run the contract tests; then update their WRITTEN_FOR.
+Upgrading RQ: read the changes of Job (fields, to_dict, _handle_success, cleanup, delete), Result
+(serialize, save), Execution and ExecutionRegistry, StartedJobRegistry (its "<job id>:<execution
+id>" members), FinishedJobRegistry.add, Worker (its key, counters, registration, stop request,
+handle_job_success) and rq-scheduler's Scheduler (_create_job, its registrations key); adjust this
+module and the scripts; run the contract tests; then update their WRITTEN_FOR.
 """
 
 from __future__ import annotations
@@ -170,16 +171,20 @@ def success(
     job._result = result  # what Result.create stores; RQ has no public setter
     kept = result_ttl != 0
     score: int | str = result_ttl if result_ttl < 0 else current_timestamp() + result_ttl
-    entry = Result(
-        job_id=job.id,
-        type=Result.Type.SUCCESSFUL,
-        connection=job.connection,
-        return_value=result,
-        worker_name=worker_name,
-        serializer=job.serializer,
-        execution_id=execution.id,
-        execution_started_at=execution.created_at,
-        execution_ended_at=ended_at,
+    entry = (
+        Result(
+            job_id=job.id,
+            type=Result.Type.SUCCESSFUL,
+            connection=job.connection,
+            return_value=result,
+            worker_name=worker_name,
+            serializer=job.serializer,
+            execution_id=execution.id,
+            execution_started_at=execution.created_at,
+            execution_ended_at=ended_at,
+        ).serialize()
+        if kept
+        else {}
     )
     return Success(
         job_id=job.id,
@@ -196,7 +201,7 @@ def success(
         finished_score="+inf" if score == -1 else score,
         results_key=Result.get_key(job.id),
         job_fields=job.to_dict(include_meta=False, include_result=False) if kept else {},
-        result_fields=entry.serialize() if kept else {},
+        result_fields=entry,
     )
 
 
