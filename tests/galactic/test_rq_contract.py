@@ -378,7 +378,7 @@ def run_next(worker_class: type[SimpleWorker], game_queue: Queue) -> None:
 )
 def test_a_job_alone_ends_as_rqs_worker_ends_it(game_queue, redis_conn, settings, result_ttl):
     """A job no batch takes runs through GameWorker._perform_alone: take, the function, and one
-    pipeline for its end, where RQ's worker makes a dozen round trips."""
+    script for its end, where RQ's worker makes a dozen round trips."""
     settings.GAME_EVENT_RESULT_TTL = result_ttl
     at = datetime.now(UTC) - timedelta(seconds=1)
 
