@@ -64,17 +64,18 @@ checked() {
   return "$1"
 }
 
-# The whole suite, with no arguments, in four pytest processes side by side, each on a Redis
+# The whole suite, with no arguments, in three pytest processes side by side, each on a Redis
 # database index of its own (their PostgreSQL databases are their own already, tests/settings.py):
 # the tests that start processes (mostly waiting on workers, servers and browsers) in two parts,
-# tests/galactic's shown live and the rest's; the fault drill's; and the others (busy on the CPU).
-# Each part but the live one is shown when it ends. Any argument, or TEST_REDIS_URL, runs one
-# pytest as asked.
+# tests/galactic's shown live and the rest's, the fault drill among them (last of its part's
+# big tests, when the others have ended or nearly: its faults are timed); and the tests that start
+# no process (busy on the CPU). Each part but the live one is shown when it ends. Any argument, or
+# TEST_REDIS_URL, runs one pytest as asked.
 if [ "$fast" = false ] && [ "$#" -eq 0 ] && [ -z "${TEST_REDIS_URL:-}" ]; then
-  echo "==> pytest, four parts side by side: tests/galactic's tests that start processes (here),"
-  echo "    the other tests that start processes, the fault drill's and the others (each shown"
-  echo "    when it ends)"
-  base=$(($$ % 4))
+  echo "==> pytest, three parts side by side: tests/galactic's tests that start processes (here),"
+  echo "    the other tests that start processes (the fault drill among them) and the tests that"
+  echo "    start none (each shown when it ends)"
+  base=$(($$ % 5))
   logs=()
   pids=()
   names=()
@@ -89,11 +90,9 @@ if [ "$fast" = false ] && [ "$#" -eq 0 ] && [ -z "${TEST_REDIS_URL:-}" ]; then
   }
   set +e
   part "pytest -m 'not slow'" $((1 + base)) -m "not slow"
-  part "pytest -m slow tests/test_drill.py" $((5 + base)) -m slow tests/test_drill.py
-  part "pytest -m slow, but tests/galactic and the drill" $((9 + base)) -m slow \
-    --ignore=tests/galactic --ignore=tests/test_drill.py
+  part "pytest -m slow, but tests/galactic" $((6 + base)) -m slow --ignore=tests/galactic
   trap 'kill "${pids[@]}" 2>/dev/null' INT TERM  # Ctrl-C stops the parts in the background too
-  TEST_REDIS_URL="redis://127.0.0.1:6379/$((13 + base % 3))" "$PY" -m pytest -m slow tests/galactic \
+  TEST_REDIS_URL="redis://127.0.0.1:6379/$((11 + base))" "$PY" -m pytest -m slow tests/galactic \
     -p no:cacheprovider
   live_status=$?
   status=0
