@@ -142,14 +142,16 @@ return {#due, first[2] or false}
 # registry, the started registry's "<job id>:<execution id>" member, the job's status, start time
 # and worker). Being one script, a job is never popped without being started under the worker's
 # name, so a worker that dies here leaves nothing in between: its started jobs are handed back by
-# recover_abandoned. Ids whose job hash is gone are dropped, as RQ's dequeue drops them.
+# recover_abandoned. Ids whose job hash is gone are dropped, as RQ's dequeue drops them, and so are
+# ids whose job is not queued (an id that reached the queue twice: its other copy runs, or was
+# quarantined).
 # KEYS: queue list, started registry. ARGV: prefix, worker name, now (epoch seconds), now (RQ's
 # text form), heartbeat ttl, job key prefix, window, most jobs to take, a fresh random execution id
 # prefix (the n-th job taken gets it with n appended), execution key prefix, execution registry
 # key prefix, the seconds an execution registry entry outlives the ttl, the started status, the
 # suffix of a job's dependents key, the prefix of the attempt counters (a job handed back after a
-# crash is left for a worker to run alone). Returns {job id, execution id, the job hash as HGETALL
-# gives it, 1 if the job has dependents} per job taken.
+# crash is left for a worker to run alone), the queued status. Returns {job id, execution id, the
+# job hash as HGETALL gives it, 1 if the job has dependents} per job taken.
 _CLAIM_SCRIPT = """
 local prefix, worker, now, now_text = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local ttl, limit, grace = tonumber(ARGV[5]), tonumber(ARGV[8]), tonumber(ARGV[12])
@@ -161,7 +163,7 @@ for _, id in ipairs(head) do
     if #taken == limit or string.sub(id, 1, #prefix) ~= prefix
         or redis.call('HEXISTS', ARGV[15] .. id, 'crashes') == 1 then
         others[#others + 1] = id  -- a job handed back after a crash runs alone
-    elseif redis.call('EXISTS', job) == 1 then
+    elseif redis.call('HGET', job, 'status') == ARGV[16] then
         local execution_id = ARGV[9] .. (#taken + 1)
         local member = id .. ':' .. execution_id
         local execution = ARGV[10] .. member
@@ -237,6 +239,7 @@ def claim_more(queue: Queue, id_prefix: str, limit: int, *, worker_name: str, tt
         rq_compat.STARTED,
         rq_compat.DEPENDENTS_SUFFIX,
         ATTEMPTS_PREFIX,
+        rq_compat.QUEUED,
     ]
     keys = [queue.key, queue.started_job_registry.key]
     taken = _script(queue.connection, _CLAIM_SCRIPT)(keys=keys, args=args)
@@ -267,11 +270,13 @@ def liveness_key(worker_name: str) -> str:
 # execution hash, execution registry, the job's dependents. ARGV: job id, execution id, worker
 # name, now (epoch seconds), now (RQ's text form), heartbeat ttl, '1' when the job came through
 # the intermediate list, the seconds an execution registry entry outlives the ttl, the started
-# status, the worker's busy state. Returns false when the job was taken away, else {1, 1 if it
-# was handed back after a crash before, 1 if other jobs depend on it}.
+# status, the worker's busy state, the queued status. Returns false when the job was taken away
+# or is not queued (an id that reached the queue twice: its other copy runs, or was quarantined),
+# else {1, 1 if it was handed back after a crash before, 1 if other jobs depend on it}.
 _TAKE_SCRIPT = """
 local id, execution_id, worker, now, ttl = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[6])
 if ARGV[7] == '1' and redis.call('LREM', KEYS[1], 1, id) == 0 then return false end
+if redis.call('HGET', KEYS[3], 'status') ~= ARGV[11] then return false end
 local grace = tonumber(ARGV[8])
 redis.call('HSET', KEYS[6], 'id', execution_id, 'created_at', now, 'last_heartbeat', now,
     'worker_name', worker)
@@ -314,6 +319,7 @@ def take(
     ]
     args = [job.id, execution_id, worker_name, started.timestamp(), utcformat(started), ttl]
     args += [int(via_intermediate), rq_compat.EXECUTION_REGISTRY_GRACE, rq_compat.STARTED, rq_compat.BUSY]
+    args += [rq_compat.QUEUED]
     answer = _script(rq_queue.connection, _TAKE_SCRIPT)(keys=keys, args=args)
     if not answer:
         return None

@@ -427,7 +427,11 @@ class GameWorker(SimpleWorker):
             via_intermediate=len(self.queues) == 1,  # RQ dequeues through the list only then
         )
         if taken is None:
-            logger.warning("%s was handed back before this worker started it; another runs it", job.id)
+            logger.warning(
+                "%s was handed back before this worker started it, or is not queued any more (started "
+                "by another worker or quarantined): left alone",
+                job.id,
+            )
             return None
         self.execution = Execution(taken.execution_id, job.id, self.connection, worker_name=self.name)
         return taken

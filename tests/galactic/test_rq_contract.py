@@ -318,6 +318,36 @@ def test_take_refuses_a_job_crash_recovery_handed_back(game_queue, redis_conn):
     assert StartedJobRegistry(queue=game_queue).get_job_ids() == []
 
 
+def test_an_id_that_reached_the_queue_twice_runs_once(game_queue, redis_conn):
+    """Alone or in a batch, the second copy of an id is dropped: its job is started (or done)."""
+    at = datetime.now(UTC) - timedelta(seconds=1)
+    queue.put_many([queue.PendingEvent("tests.jobs.tally", f"tally-{n}", at, (n,)) for n in "ab"])
+    redis_conn.rpush(game_queue.key, "tally-a", "tally-b", "tally-a")  # as a requeue that raced
+    for _ in range(3):
+        if redis_conn.llen(game_queue.key):
+            run_next(GameWorker, game_queue)
+    assert [len(redis_conn.lrange(f"test:runs:{n}", 0, -1)) for n in "ab"] == [1, 1]
+    assert redis_conn.llen(game_queue.key) == 0
+    assert StartedJobRegistry(queue=game_queue).get_job_ids() == []
+
+
+def test_a_quarantined_job_whose_id_is_still_queued_does_not_run(game_queue, redis_conn):
+    """Crash recovery may quarantine a job (status failed, in the failed registry) whose id an
+    earlier hand-back left in the queue: neither a worker's start nor a batch's claim runs it."""
+    at = datetime.now(UTC) - timedelta(seconds=1)
+    queue.put_many([queue.PendingEvent("tests.jobs.tally", f"tally-{n}", at, (n,)) for n in "bac"])
+    for name in ("tally-b", "tally-c"):  # quarantined meanwhile
+        redis_conn.hset(Job.key_for(name), "status", rq_compat.FAILED)
+    for n in range(2):  # b, dequeued alone; then a, which would claim c for its batch
+        worker = GameWorker([game_queue], connection=redis_conn, name=f"{WORKER}-{n}")
+        worker.register_birth()
+        job, _ = Queue.dequeue_any([game_queue], None, connection=redis_conn)
+        worker.execute_job(job, game_queue)
+    assert [len(redis_conn.lrange(f"test:runs:{n}", 0, -1)) for n in "abc"] == [1, 0, 0]
+    assert redis_conn.llen(game_queue.key) == 0
+    assert StartedJobRegistry(queue=game_queue).get_job_ids() == []
+
+
 @pytest.mark.parametrize(
     "result_ttl", [0, 600, -1], ids=["results not kept", "results kept", "kept for good"]
 )
